@@ -1,0 +1,39 @@
+//! Palisade's pure rules: everything that decides, nothing that does I/O.
+//!
+//! This crate owns the logic the portal and the CLI must agree on and that is
+//! worth testing and fuzzing in isolation:
+//!
+//! - [`lmv1`]: LogicMonitor's LMv1 request signing (header parsing, signing, verification
+//!   with the ±30 minute window, constant-time comparison).
+//! - [`token`]: the format of Bearer tokens and LMv1 access keys (recognisable prefix and
+//!   checksum, so a leaked one is found by secret scanners and a typo fails before a lookup).
+//! - [`privilege`]: the privilege vocabulary of roles and what a set of privileges allows.
+//! - [`policy`]: the API-token mandate (no token for the support user or for holders of the
+//!   built-in `administrator` role) and the "one administrator always remains" invariant.
+//! - [`password`]: the password policy.
+//! - [`audit_chain`]: the hash chain that makes the audit log tamper-evident.
+//! - [`filter`] and [`listing`]: LogicMonitor's `filter` grammar and list query semantics.
+//! - [`ratelimit`]: token buckets.
+//! - [`client_ip`]: which address a request came from, honouring only trusted proxies.
+//! - [`secret`]: a redacting wrapper for secrets.
+//!
+//! Nothing here reads a clock: time is always a parameter (`now_ms`).
+//!
+//! ```
+//! use palisade_core::lmv1;
+//! let sig = lmv1::sign("testkey", "GET", 1_700_000_000_000, b"", "/setting/admins/2");
+//! assert_eq!(sig, "OWE1ODJkNDk5OWJhZThjNTFlMWE4OTc2NmIyNThjYmFjMmU1YzU5NzIzYTIzZmU5MDU5ZTdiMjEzOGViZDJhNA==");
+//! ```
+#![deny(missing_docs)]
+
+pub mod audit_chain;
+pub mod client_ip;
+pub mod filter;
+pub mod listing;
+pub mod lmv1;
+pub mod password;
+pub mod policy;
+pub mod privilege;
+pub mod ratelimit;
+pub mod secret;
+pub mod token;

@@ -1,0 +1,210 @@
+//! The API gate: one middleware in front of every `/santaba/rest` route.
+//!
+//! In order: the client address (the socket peer; `X-Forwarded-For` only from trusted
+//! proxies), the per-address rate limit, the body (read once, at most 1 MiB, so that LMv1
+//! verifies the exact bytes), authentication and the token mandate, the per-token rate limit,
+//! the token's last use, then the handler; finally the API-call audit record and the
+//! `X-Rate-Limit-*` headers. Refused requests are audited before they are answered.
+
+use crate::auth::{authenticate, Caller, Denied};
+use crate::error::ApiError;
+use crate::portal::{Actor, Portal};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use palisade_core::client_ip::client_ip;
+use palisade_core::ratelimit::Decision;
+use palisade_store::{TokenType, TokenUse};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// How often a token's last use is written at most, per token and portal instance.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
+/// How many distinct recent addresses a token keeps.
+const RECENT_IPS: usize = 5;
+
+fn rate_headers(resp: &mut Response, d: &Decision) {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-rate-limit-limit", d.limit.to_string()),
+        ("x-rate-limit-remaining", d.remaining.to_string()),
+        ("x-rate-limit-window", d.window_secs.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+}
+
+fn is_mutating(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The middleware.
+pub async fn api_gate(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let now = state.portal.now();
+    let (mut parts, body) = req.into_parts();
+    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies).to_string();
+    let original = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| parts.uri.clone());
+    let path_and_query: String = original
+        .path_and_query()
+        .map(|p| p.as_str().chars().take(1024).collect())
+        .unwrap_or_default();
+    let mut actor = Actor {
+        username: "unknown".into(),
+        ip: ip.clone(),
+        user_agent: parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(256)
+            .collect(),
+        method: parts.method.to_string(),
+        path: path_and_query,
+        ..Default::default()
+    };
+
+    let ip_decision = state.ip_limiter.hit(&ip, now);
+    if !ip_decision.allowed {
+        let err = ApiError::RateLimited { limit: ip_decision.limit, window_secs: ip_decision.window_secs, retry_after: ip_decision.reset_secs };
+        return refuse(&state, &actor, "api.ratelimited", err, &ip_decision).await;
+    }
+
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return refuse(&state, &actor, "api.denied", ApiError::TooLarge(MAX_BODY), &ip_decision).await,
+    };
+
+    let auth = authenticate(&state.portal, &parts.headers, parts.method.as_str(), original.path(), &bytes, now).await;
+    let auth = match auth {
+        Ok(a) => a,
+        Err(Denied { error, user, token_id }) => {
+            if let Some((uid, name)) = user {
+                actor.user_id = Some(uid);
+                actor.username = if name.is_empty() { owner_name(&state.portal, uid).await } else { name };
+            }
+            actor.token_id = token_id;
+            return refuse(&state, &actor, "api.denied", error, &ip_decision).await;
+        }
+    };
+    actor.username = auth.user.username.clone();
+    actor.user_id = Some(auth.user.id);
+    actor.token_id = Some(auth.token.id);
+
+    let token_decision = state.token_limiter.hit(&auth.token.id.to_string(), now);
+    if !token_decision.allowed {
+        let err = ApiError::RateLimited { limit: token_decision.limit, window_secs: token_decision.window_secs, retry_after: token_decision.reset_secs };
+        return refuse(&state, &actor, "api.ratelimited", err, &token_decision).await;
+    }
+
+    note_token_use(&state, &actor, &auth.token, now).await;
+
+    let privileges = Portal::privileges_of(&auth.user, &auth.roles);
+    let kind = match auth.token.kind {
+        TokenType::Lmv1 => "LMv1",
+        TokenType::Bearer => "Bearer",
+    };
+    let token_id = auth.token.id;
+    parts.extensions.insert(Caller { actor: actor.clone(), user: auth.user, token: auth.token, privileges });
+    let mutating = is_mutating(&parts.method);
+    let mut resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+
+    let status = resp.status().as_u16();
+    let mut event = actor.event(
+        now,
+        "api.call",
+        format!("API call {} {} -> {status} via {kind} token {token_id}", actor.method, actor.path),
+    );
+    event.status = Some(i64::from(status));
+    if mutating || status >= 400 {
+        if !state.audit.record(event).await {
+            tracing::error!("could not write the audit record of an API call");
+            if mutating && status < 400 {
+                // The change itself was committed with its own audit entry; say so.
+                tracing::error!(path = %actor.path, "API call record missing for a committed change");
+            }
+        }
+    } else {
+        state.audit.record_nowait(event);
+    }
+    rate_headers(&mut resp, &token_decision);
+    resp
+}
+
+async fn owner_name(portal: &Portal, uid: i64) -> String {
+    match portal.store.get_user(uid).await {
+        Ok(Some(u)) => u.username,
+        _ => format!("user {uid}"),
+    }
+}
+
+async fn refuse(state: &AppState, actor: &Actor, action: &str, err: ApiError, d: &Decision) -> Response {
+    let status = err.status().as_u16();
+    let mut event = actor.event(
+        state.portal.now(),
+        action,
+        format!("Refused API call {} {} -> {status}: {err}", actor.method, actor.path),
+    );
+    event.status = Some(i64::from(status));
+    let err = if state.audit.record(event).await { err } else { ApiError::Unavailable };
+    let mut resp = err.into_response();
+    rate_headers(&mut resp, d);
+    resp
+}
+
+/// Records last use (time, address) at most once a minute per token, always on first use
+/// and from a new address; a new address is also an audit event. Never fails the request.
+async fn note_token_use(state: &AppState, actor: &Actor, token: &palisade_store::TokenRecord, now: i64) {
+    let new_ip = !token.recent_ips.iter().any(|i| i == &actor.ip);
+    let due = {
+        let mut map = match state.token_use.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let last = map.get(&token.id).copied();
+        let due = new_ip || token.last_used_on.is_none() || last.is_none_or(|l| now - l >= LAST_USED_EVERY_MS);
+        if due {
+            map.insert(token.id, now);
+        }
+        due
+    };
+    if !due {
+        return;
+    }
+    let mut recent = vec![actor.ip.clone()];
+    recent.extend(token.recent_ips.iter().filter(|i| **i != actor.ip).take(RECENT_IPS - 1).cloned());
+    let audit = new_ip.then(|| {
+        actor.event(
+            now,
+            "token.new_ip",
+            format!("API token {} (access id {}) used from a new address {}", token.id, token.access_id, actor.ip),
+        )
+    });
+    if let Err(e) = state
+        .portal
+        .store
+        .record_token_use(token.id, TokenUse { at: now, ip: actor.ip.clone(), recent_ips: recent }, audit)
+        .await
+    {
+        tracing::warn!(token_id = token.id, error = %e, "could not record token use");
+    }
+}

@@ -1,0 +1,278 @@
+//! Palisade's portal server: the REST API that LogicMonitor's clients speak, its
+//! authentication and authorization, the audit log, and the operations shared with the
+//! admin CLI.
+//!
+//! - [`app`] builds the axum router from an [`AppState`]; tests drive it without a socket.
+//! - [`serve`] runs it on a listener (plain or TLS) until SIGTERM/SIGINT.
+//! - [`open_portal`] opens the store and keys and runs the idempotent bootstrap; `serve` and
+//!   the CLI both start with it.
+//! - [`ops`] holds the operations; [`gate`] is the one middleware in front of the API;
+//!   [`error::ApiError`] is the one mapping from errors to API answers.
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod gate;
+pub mod keys;
+pub mod ops;
+pub mod passwords;
+pub mod portal;
+pub mod ratelimit;
+pub mod routes;
+pub mod wire;
+
+use crate::audit::AuditWriter;
+use crate::keys::Keys;
+use crate::passwords::PasswordHashing;
+use crate::portal::{Portal, SystemClock};
+use crate::ratelimit::Limiter;
+use axum::routing::get;
+use axum::Router;
+use ipnet::IpNet;
+use palisade_core::secret::Secret;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Shared state of the HTTP server.
+#[derive(Debug)]
+pub struct AppState {
+    /// The portal.
+    pub portal: Portal,
+    /// API-call audit records.
+    pub audit: AuditWriter,
+    /// Requests per token.
+    pub token_limiter: Limiter,
+    /// Requests per source address.
+    pub ip_limiter: Limiter,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// When each token's last use was last written (ms).
+    pub token_use: Mutex<HashMap<i64, i64>>,
+}
+
+/// Rate limits.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Requests per token per window.
+    pub per_token: u32,
+    /// Requests per source address per window.
+    pub per_ip: u32,
+    /// Window in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits { per_token: 1000, per_ip: 2000, window_secs: 60 }
+    }
+}
+
+impl AppState {
+    /// State around a portal; starts the audit writer.
+    pub fn new(portal: Portal, limits: RateLimits, trusted_proxies: Vec<IpNet>) -> (Arc<AppState>, tokio::task::JoinHandle<()>) {
+        let (audit, task) = AuditWriter::spawn(portal.store.clone());
+        let state = AppState {
+            portal,
+            audit,
+            token_limiter: Limiter::new(limits.per_token, limits.window_secs),
+            ip_limiter: Limiter::new(limits.per_ip, limits.window_secs),
+            trusted_proxies,
+            token_use: Mutex::new(HashMap::new()),
+        };
+        (Arc::new(state), task)
+    }
+}
+
+/// The router: `/healthz` and the API under `/santaba/rest`.
+pub fn app(state: Arc<AppState>) -> Router {
+    use axum::routing::patch;
+    use routes::{accesslogs, roles, tokens, users};
+    let api = Router::new()
+        .route("/setting/admins", get(users::list).post(users::create))
+        .route("/setting/admins/apitokens", get(tokens::list_all))
+        .route(
+            "/setting/admins/{id}",
+            get(users::get).patch(users::update).put(users::update).delete(users::delete),
+        )
+        .route("/setting/admins/{id}/apitokens", get(tokens::list_for).post(tokens::create))
+        .route(
+            "/setting/admins/{id}/apitokens/{token}",
+            patch(tokens::update).put(tokens::update).delete(tokens::delete),
+        )
+        .route("/setting/roles", get(roles::list).post(roles::create))
+        .route(
+            "/setting/roles/{id}",
+            get(roles::get).patch(roles::update).put(roles::update).delete(roles::delete),
+        )
+        .route("/setting/accesslogs", get(accesslogs::list))
+        .route("/setting/accesslogs/{id}", get(accesslogs::get))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate::api_gate))
+        .fallback(routes::not_found);
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .nest("/santaba/rest", api)
+        .fallback(routes::not_found)
+        .with_state(state)
+}
+
+/// Where the portal keeps its data.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Data directory (SQLite file, master key).
+    pub data_dir: PathBuf,
+    /// Database URL; `None` means the SQLite file in the data directory.
+    pub database_url: Option<String>,
+    /// Master key file; `None` means `PALISADE_MASTER_KEY_FILE` or `<data-dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// The database URL in effect.
+    pub fn url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("palisade.db").display()),
+        }
+    }
+
+    /// The master key file in effect.
+    pub fn key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .or_else(|| std::env::var_os(keys::MASTER_KEY_ENV).map(PathBuf::from))
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+/// Errors opening the portal.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory.
+    #[error("data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    /// The master key.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// The store.
+    #[error("database: {0}")]
+    Store(#[from] palisade_store::StoreError),
+    /// Bootstrap.
+    #[error("bootstrap: {0}")]
+    Bootstrap(#[from] error::ApiError),
+}
+
+/// Opens store and keys, migrates, bootstraps. Returns the first administrator's one-time
+/// password when it was created by this call.
+pub async fn open_portal(cfg: &StoreConfig) -> Result<(Portal, Option<Secret<String>>), OpenError> {
+    create_private_dir(&cfg.data_dir).map_err(|e| OpenError::DataDir(cfg.data_dir.clone(), e))?;
+    if cfg.database_url.is_none() {
+        // The database holds password hashes and encrypted keys: readable by its owner only.
+        let db = cfg.data_dir.join("palisade.db");
+        if !db.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&db)
+                .map_err(|e| OpenError::DataDir(cfg.data_dir.clone(), e))?;
+        }
+    }
+    let (keys, created) = Keys::load_or_create(&cfg.key_file())?;
+    if created {
+        tracing::info!(file = %cfg.key_file().display(), "created a new master key file");
+    }
+    let store = palisade_store::open(&cfg.url(), keys.chain_key()).await?;
+    let portal = Portal {
+        store,
+        keys: Arc::new(keys),
+        clock: Arc::new(SystemClock),
+        hashing: PasswordHashing::default(),
+    };
+    let boot = ops::bootstrap::run(&portal).await?;
+    Ok((portal, boot.first_admin_password))
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// TLS certificate and key (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Rate limits.
+    pub limits: RateLimits,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Errors serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// TLS configuration.
+    #[error("TLS certificate or key: {0}")]
+    Tls(std::io::Error),
+    /// Listening or serving.
+    #[error("listening on {0}: {1}")]
+    Io(SocketAddr, std::io::Error),
+}
+
+/// Serves until SIGTERM or SIGINT, then finishes in-flight requests (up to 10 s) and
+/// drains the audit writer.
+pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
+    let (state, audit_task) = AppState::new(portal, cfg.limits, cfg.trusted_proxies.clone());
+    let router = app(state.clone());
+    let handle = axum_server::Handle::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let result = match &cfg.tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(ServeError::Tls)?;
+            tracing::info!(listen = %cfg.listen, "palisade listening (https)");
+            axum_server::bind_rustls(cfg.listen, tls).handle(handle).serve(service).await
+        }
+        None => {
+            tracing::info!(listen = %cfg.listen, "palisade listening (http)");
+            axum_server::bind(cfg.listen).handle(handle).serve(service).await
+        }
+    };
+    drop(state);
+    let _ = tokio::time::timeout(Duration::from_secs(10), audit_task).await;
+    result.map_err(|e| ServeError::Io(cfg.listen, e))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

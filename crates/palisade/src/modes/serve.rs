@@ -1,0 +1,58 @@
+//! `palisade serve`.
+
+use clap::Args as ClapArgs;
+use ipnet::IpNet;
+use palisade_server::{RateLimits, ServeConfig, StoreConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Options of `serve`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A proxy (CIDR) whose X-Forwarded-For is believed; repeatable.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<IpNet>,
+    /// Requests per token per window.
+    #[arg(long, default_value_t = 1000)]
+    token_rate_limit: u32,
+    /// Requests per source address per window.
+    #[arg(long, default_value_t = 2000)]
+    ip_rate_limit: u32,
+    /// Rate-limit window in seconds.
+    #[arg(long, default_value_t = 60)]
+    rate_limit_window_secs: u64,
+}
+
+/// Runs the server.
+pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
+    let (portal, first) = palisade_server::open_portal(store).await?;
+    if let Some(pw) = first {
+        println!(
+            "first administrator: username={} password={} (one-time; it must be changed at first sign-in)",
+            palisade_server::ops::bootstrap::FIRST_ADMIN,
+            pw.expose()
+        );
+    }
+    let cfg = ServeConfig {
+        listen: args.listen,
+        tls: args.tls_cert.zip(args.tls_key),
+        limits: RateLimits {
+            per_token: args.token_rate_limit,
+            per_ip: args.ip_rate_limit,
+            window_secs: args.rate_limit_window_secs,
+        },
+        trusted_proxies: args.trusted_proxies,
+    };
+    palisade_server::serve(portal, cfg).await?;
+    Ok(ExitCode::SUCCESS)
+}
