@@ -269,7 +269,8 @@ pub fn covers(holder: &[Privilege], p: &Privilege) -> bool {
             && h.level().is_some_and(|l| l >= level)
             && (h.object_id == "*"
                 || h.object_id == p.object_id
-                || (h.object_id == "collectorgroup.*" && p.object_id.starts_with("collectorgroup.")))
+                || (h.object_id == "collectorgroup.*"
+                    && p.object_id.starts_with("collectorgroup.")))
     })
 }
 
@@ -416,15 +417,26 @@ mod tests {
             Privilege::new("setting", "useraccess", "write"),
             Privilege::new("setting", "collectorgroup.*", "read"),
         ];
-        assert!(covers(&holder, &Privilege::new("setting", "useraccess", "read")));
-        assert!(covers(&holder, &Privilege::new("setting", "collectorgroup.3", "read")));
-        assert!(!covers(&holder, &Privilege::new("setting", "collectorgroup.3", "write")));
+        assert!(covers(
+            &holder,
+            &Privilege::new("setting", "useraccess", "read")
+        ));
+        assert!(covers(
+            &holder,
+            &Privilege::new("setting", "collectorgroup.3", "read")
+        ));
+        assert!(!covers(
+            &holder,
+            &Privilege::new("setting", "collectorgroup.3", "write")
+        ));
         assert!(!covers(&holder, &Privilege::new("setting", "*", "read")));
         assert!(!covers(&holder, &Privilege::new("host_group", "*", "read")));
         assert!(administrator_privileges()
             .iter()
             .all(|p| covers(&administrator_privileges(), p)));
-        assert!(!administrator_privileges().iter().all(|p| covers(&holder, p)));
+        assert!(!administrator_privileges()
+            .iter()
+            .all(|p| covers(&holder, p)));
     }
 
     #[test]

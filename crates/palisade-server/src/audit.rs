@@ -11,7 +11,7 @@ use palisade_store::{AuditEvent, DynStore};
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-    Event(AuditEvent, Option<oneshot::Sender<bool>>),
+    Event(Box<AuditEvent>, Option<oneshot::Sender<bool>>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -42,7 +42,7 @@ impl AuditWriter {
                 while let Some(msg) = next.take() {
                     match msg {
                         Msg::Event(e, w) => {
-                            batch.push(e);
+                            batch.push(*e);
                             waiters.extend(w);
                         }
                         Msg::Flush(f) => flushers.push(f),
@@ -72,7 +72,7 @@ impl AuditWriter {
     /// Records an event and waits until it is stored; false when it could not be.
     pub async fn record(&self, event: AuditEvent) -> bool {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Event(event, Some(tx))).await.is_err() {
+        if self.tx.send(Msg::Event(Box::new(event), Some(tx))).await.is_err() {
             return false;
         }
         rx.await.unwrap_or(false)
@@ -80,7 +80,7 @@ impl AuditWriter {
 
     /// Records an event without waiting.
     pub fn record_nowait(&self, event: AuditEvent) {
-        if let Err(e) = self.tx.try_send(Msg::Event(event, None)) {
+        if let Err(e) = self.tx.try_send(Msg::Event(Box::new(event), None)) {
             // The queue is full: hand it over without blocking the caller.
             let tx = self.tx.clone();
             let msg = match e {

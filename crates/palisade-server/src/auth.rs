@@ -37,7 +37,10 @@ impl Caller {
     }
 
     /// Refuses with 403 unless the caller holds every privilege it is about to grant.
-    pub fn require_covers<'a>(&self, granted: impl IntoIterator<Item = &'a Privilege>) -> Result<(), ApiError> {
+    pub fn require_covers<'a>(
+        &self,
+        granted: impl IntoIterator<Item = &'a Privilege>,
+    ) -> Result<(), ApiError> {
         for p in granted {
             if !covers(&self.privileges, p) {
                 return Err(ApiError::Forbidden(format!(
@@ -85,7 +88,11 @@ pub struct Denied {
 }
 
 fn denied(msg: &str) -> Denied {
-    Denied { error: ApiError::Unauthenticated(msg.to_string()), user: None, token_id: None }
+    Denied {
+        error: ApiError::Unauthenticated(msg.to_string()),
+        user: None,
+        token_id: None,
+    }
 }
 
 /// Authenticates a request from its headers and raw body.
@@ -100,7 +107,9 @@ pub async fn authenticate(
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(denied("missing Authorization header (use LMv1 or Bearer)"));
     };
-    let value = value.to_str().map_err(|_| denied("Authorization header is not ASCII"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| denied("Authorization header is not ASCII"))?;
     let scheme = value.split(' ').next().unwrap_or_default();
     let token = if scheme.eq_ignore_ascii_case("bearer") {
         let presented = value.get(scheme.len()..).unwrap_or_default().trim();
@@ -127,34 +136,61 @@ pub async fn authenticate(
             .await
             .map_err(store_down)?
             .ok_or_else(|| denied("unknown or deleted token"))?;
-        let who = |error: ApiError, token: &TokenRecord| Denied { error, user: Some((token.user_id, String::new())), token_id: Some(token.id) };
-        let Some(sealed) = token.access_key_enc.as_deref().filter(|_| token.kind == TokenType::Lmv1) else {
+        let who = |error: ApiError, token: &TokenRecord| Denied {
+            error,
+            user: Some((token.user_id, String::new())),
+            token_id: Some(token.id),
+        };
+        let Some(sealed) = token
+            .access_key_enc
+            .as_deref()
+            .filter(|_| token.kind == TokenType::Lmv1)
+        else {
             return Err(denied("unknown or deleted token"));
         };
         let key = portal.keys.open(sealed, &token.access_id).map_err(|e| {
             tracing::error!(token_id = token.id, error = %e, "cannot decrypt an LMv1 access key");
-            who(ApiError::Unauthenticated("the token's key cannot be read; create a new token".into()), &token)
+            who(
+                ApiError::Unauthenticated(
+                    "the token's key cannot be read; create a new token".into(),
+                ),
+                &token,
+            )
         })?;
         let path = lmv1::resource_path(request_path);
         lmv1::verify(&header, key.expose(), method, body, &path, now_ms)
             .map_err(|e| who(ApiError::Unauthenticated(e.to_string()), &token))?;
         token
     } else {
-        return Err(denied("unsupported Authorization scheme (use LMv1 or Bearer)"));
+        return Err(denied(
+            "unsupported Authorization scheme (use LMv1 or Bearer)",
+        ));
     };
-    let refuse = |error: ApiError| Denied { error, user: Some((token.user_id, String::new())), token_id: Some(token.id) };
+    let refuse = |error: ApiError| Denied {
+        error,
+        user: Some((token.user_id, String::new())),
+        token_id: Some(token.id),
+    };
     if token.status != TOKEN_ENABLED {
-        return Err(refuse(ApiError::Unauthenticated("the token is disabled".into())));
+        return Err(refuse(ApiError::Unauthenticated(
+            "the token is disabled".into(),
+        )));
     }
     if token.expires_on.is_some_and(|e| e <= now_ms) {
-        return Err(refuse(ApiError::Unauthenticated("the token has expired".into())));
+        return Err(refuse(ApiError::Unauthenticated(
+            "the token has expired".into(),
+        )));
     }
     let user = portal
         .store
         .get_user(token.user_id)
         .await
         .map_err(store_down)?
-        .ok_or_else(|| refuse(ApiError::Unauthenticated("the token's owner no longer exists".into())))?;
+        .ok_or_else(|| {
+            refuse(ApiError::Unauthenticated(
+                "the token's owner no longer exists".into(),
+            ))
+        })?;
     let roles = portal.store.list_roles().await.map_err(store_down)?;
     if let Err(r) = policy::check_token_use(&Portal::owner_facts(&user, &roles)) {
         return Err(Denied {
@@ -167,5 +203,9 @@ pub async fn authenticate(
 }
 
 fn store_down(e: palisade_store::StoreError) -> Denied {
-    Denied { error: e.into(), user: None, token_id: None }
+    Denied {
+        error: e.into(),
+        user: None,
+        token_id: None,
+    }
 }

@@ -99,6 +99,7 @@ impl From<StoreError> for ApiError {
             StoreError::RoleChange(r) => ApiError::Forbidden(r.to_string()),
             StoreError::Token(r) => ApiError::Forbidden(r.to_string()),
             StoreError::Immutable(msg) => ApiError::Forbidden(msg),
+            StoreError::InUse(msg) => ApiError::Conflict(msg),
             StoreError::Database(source) => {
                 tracing::error!(error = %source, "database error");
                 ApiError::Unavailable
@@ -110,8 +111,13 @@ impl From<StoreError> for ApiError {
 
 /// Parses a JSON request body, answering 400 with the parser's position on failure.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 #[cfg(test)]
@@ -128,13 +134,24 @@ mod tests {
             (ApiError::Conflict("x".into()), 409, 1409),
             (ApiError::TwoFactorRequired("x".into()), 412, 1412),
             (ApiError::TooLarge(1), 413, 1413),
-            (ApiError::RateLimited { limit: 1, window_secs: 60, retry_after: 3 }, 429, 1429),
+            (
+                ApiError::RateLimited {
+                    limit: 1,
+                    window_secs: 60,
+                    retry_after: 3,
+                },
+                429,
+                1429,
+            ),
             (ApiError::Unavailable, 503, 1503),
             (ApiError::Internal("secret detail".into()), 500, 1500),
         ] {
             assert_eq!(e.status().as_u16(), status);
             assert_eq!(e.body().error_code, code);
         }
-        assert!(!ApiError::Internal("secret detail".into()).body().error_message.contains("secret"));
+        assert!(!ApiError::Internal("secret detail".into())
+            .body()
+            .error_message
+            .contains("secret"));
     }
 }

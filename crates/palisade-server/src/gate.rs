@@ -56,7 +56,10 @@ pub async fn api_gate(
 ) -> Response {
     let now = state.portal.now();
     let (mut parts, body) = req.into_parts();
-    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies).to_string();
     let original = parts
         .extensions
@@ -85,22 +88,51 @@ pub async fn api_gate(
 
     let ip_decision = state.ip_limiter.hit(&ip, now);
     if !ip_decision.allowed {
-        let err = ApiError::RateLimited { limit: ip_decision.limit, window_secs: ip_decision.window_secs, retry_after: ip_decision.reset_secs };
+        let err = ApiError::RateLimited {
+            limit: ip_decision.limit,
+            window_secs: ip_decision.window_secs,
+            retry_after: ip_decision.reset_secs,
+        };
         return refuse(&state, &actor, "api.ratelimited", err, &ip_decision).await;
     }
 
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return refuse(&state, &actor, "api.denied", ApiError::TooLarge(MAX_BODY), &ip_decision).await,
+        Err(_) => {
+            return refuse(
+                &state,
+                &actor,
+                "api.denied",
+                ApiError::TooLarge(MAX_BODY),
+                &ip_decision,
+            )
+            .await
+        }
     };
 
-    let auth = authenticate(&state.portal, &parts.headers, parts.method.as_str(), original.path(), &bytes, now).await;
+    let auth = authenticate(
+        &state.portal,
+        &parts.headers,
+        parts.method.as_str(),
+        original.path(),
+        &bytes,
+        now,
+    )
+    .await;
     let auth = match auth {
         Ok(a) => a,
-        Err(Denied { error, user, token_id }) => {
+        Err(Denied {
+            error,
+            user,
+            token_id,
+        }) => {
             if let Some((uid, name)) = user {
                 actor.user_id = Some(uid);
-                actor.username = if name.is_empty() { owner_name(&state.portal, uid).await } else { name };
+                actor.username = if name.is_empty() {
+                    owner_name(&state.portal, uid).await
+                } else {
+                    name
+                };
             }
             actor.token_id = token_id;
             return refuse(&state, &actor, "api.denied", error, &ip_decision).await;
@@ -112,7 +144,11 @@ pub async fn api_gate(
 
     let token_decision = state.token_limiter.hit(&auth.token.id.to_string(), now);
     if !token_decision.allowed {
-        let err = ApiError::RateLimited { limit: token_decision.limit, window_secs: token_decision.window_secs, retry_after: token_decision.reset_secs };
+        let err = ApiError::RateLimited {
+            limit: token_decision.limit,
+            window_secs: token_decision.window_secs,
+            retry_after: token_decision.reset_secs,
+        };
         return refuse(&state, &actor, "api.ratelimited", err, &token_decision).await;
     }
 
@@ -124,15 +160,25 @@ pub async fn api_gate(
         TokenType::Bearer => "Bearer",
     };
     let token_id = auth.token.id;
-    parts.extensions.insert(Caller { actor: actor.clone(), user: auth.user, token: auth.token, privileges });
+    parts.extensions.insert(Caller {
+        actor: actor.clone(),
+        user: auth.user,
+        token: auth.token,
+        privileges,
+    });
     let mutating = is_mutating(&parts.method);
-    let mut resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let mut resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
 
     let status = resp.status().as_u16();
     let mut event = actor.event(
         now,
         "api.call",
-        format!("API call {} {} -> {status} via {kind} token {token_id}", actor.method, actor.path),
+        format!(
+            "API call {} {} -> {status} via {kind} token {token_id}",
+            actor.method, actor.path
+        ),
     );
     event.status = Some(i64::from(status));
     if mutating || status >= 400 {
@@ -157,15 +203,28 @@ async fn owner_name(portal: &Portal, uid: i64) -> String {
     }
 }
 
-async fn refuse(state: &AppState, actor: &Actor, action: &str, err: ApiError, d: &Decision) -> Response {
+async fn refuse(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    err: ApiError,
+    d: &Decision,
+) -> Response {
     let status = err.status().as_u16();
     let mut event = actor.event(
         state.portal.now(),
         action,
-        format!("Refused API call {} {} -> {status}: {err}", actor.method, actor.path),
+        format!(
+            "Refused API call {} {} -> {status}: {err}",
+            actor.method, actor.path
+        ),
     );
     event.status = Some(i64::from(status));
-    let err = if state.audit.record(event).await { err } else { ApiError::Unavailable };
+    let err = if state.audit.record(event).await {
+        err
+    } else {
+        ApiError::Unavailable
+    };
     let mut resp = err.into_response();
     rate_headers(&mut resp, d);
     resp
@@ -173,7 +232,12 @@ async fn refuse(state: &AppState, actor: &Actor, action: &str, err: ApiError, d:
 
 /// Records last use (time, address) at most once a minute per token, always on first use
 /// and from a new address; a new address is also an audit event. Never fails the request.
-async fn note_token_use(state: &AppState, actor: &Actor, token: &palisade_store::TokenRecord, now: i64) {
+async fn note_token_use(
+    state: &AppState,
+    actor: &Actor,
+    token: &palisade_store::TokenRecord,
+    now: i64,
+) {
     let new_ip = !token.recent_ips.iter().any(|i| i == &actor.ip);
     let due = {
         let mut map = match state.token_use.lock() {
@@ -181,7 +245,9 @@ async fn note_token_use(state: &AppState, actor: &Actor, token: &palisade_store:
             Err(p) => p.into_inner(),
         };
         let last = map.get(&token.id).copied();
-        let due = new_ip || token.last_used_on.is_none() || last.is_none_or(|l| now - l >= LAST_USED_EVERY_MS);
+        let due = new_ip
+            || token.last_used_on.is_none()
+            || last.is_none_or(|l| now - l >= LAST_USED_EVERY_MS);
         if due {
             map.insert(token.id, now);
         }
@@ -191,18 +257,36 @@ async fn note_token_use(state: &AppState, actor: &Actor, token: &palisade_store:
         return;
     }
     let mut recent = vec![actor.ip.clone()];
-    recent.extend(token.recent_ips.iter().filter(|i| **i != actor.ip).take(RECENT_IPS - 1).cloned());
+    recent.extend(
+        token
+            .recent_ips
+            .iter()
+            .filter(|i| **i != actor.ip)
+            .take(RECENT_IPS - 1)
+            .cloned(),
+    );
     let audit = new_ip.then(|| {
         actor.event(
             now,
             "token.new_ip",
-            format!("API token {} (access id {}) used from a new address {}", token.id, token.access_id, actor.ip),
+            format!(
+                "API token {} (access id {}) used from a new address {}",
+                token.id, token.access_id, actor.ip
+            ),
         )
     });
     if let Err(e) = state
         .portal
         .store
-        .record_token_use(token.id, TokenUse { at: now, ip: actor.ip.clone(), recent_ips: recent }, audit)
+        .record_token_use(
+            token.id,
+            TokenUse {
+                at: now,
+                ip: actor.ip.clone(),
+                recent_ips: recent,
+            },
+            audit,
+        )
         .await
     {
         tracing::warn!(token_id = token.id, error = %e, "could not record token use");

@@ -81,7 +81,10 @@ impl Keys {
 
     /// Loads the master key file, creating it (mode 0600) when absent.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), KeyError> {
-        let io = |source| KeyError::Io { path: path.to_path_buf(), source };
+        let io = |source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 check_mode(path)?;
@@ -98,7 +101,8 @@ impl Keys {
                         std::fs::create_dir_all(dir).map_err(io)?;
                     }
                 }
-                write_new_private(path, format!("{}\n", hex::encode(key)).as_bytes()).map_err(io)?;
+                write_new_private(path, format!("{}\n", hex::encode(key)).as_bytes())
+                    .map_err(io)?;
                 Ok((Keys::from_master(&Secret::new(key)), true))
             }
             Err(e) => Err(io(e)),
@@ -116,7 +120,13 @@ impl Keys {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .aead
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -131,7 +141,13 @@ impl Keys {
         }
         let (nonce, ct) = raw.split_at(24);
         self.aead
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map(Secret::new)
             .map_err(|_| KeyError::Decrypt)
     }
@@ -163,10 +179,16 @@ pub fn write_new_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 fn check_mode(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions { path: path.to_path_buf(), mode });
+        return Err(KeyError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -201,7 +223,10 @@ mod tests {
         assert!(!created);
         assert_eq!(k1.bearer_hash("x"), k2.bearer_hash("x"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Keys::load_or_create(&path), Err(KeyError::Permissions { .. })));
+        assert!(matches!(
+            Keys::load_or_create(&path),
+            Err(KeyError::Permissions { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -67,13 +67,21 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { per_token: 1000, per_ip: 2000, window_secs: 60 }
+        RateLimits {
+            per_token: 1000,
+            per_ip: 2000,
+            window_secs: 60,
+        }
     }
 }
 
 impl AppState {
     /// State around a portal; starts the audit writer.
-    pub fn new(portal: Portal, limits: RateLimits, trusted_proxies: Vec<IpNet>) -> (Arc<AppState>, tokio::task::JoinHandle<()>) {
+    pub fn new(
+        portal: Portal,
+        limits: RateLimits,
+        trusted_proxies: Vec<IpNet>,
+    ) -> (Arc<AppState>, tokio::task::JoinHandle<()>) {
         let (audit, task) = AuditWriter::spawn(portal.store.clone());
         let state = AppState {
             portal,
@@ -96,21 +104,35 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/setting/admins/apitokens", get(tokens::list_all))
         .route(
             "/setting/admins/{id}",
-            get(users::get).patch(users::update).put(users::update).delete(users::delete),
+            get(users::get)
+                .patch(users::update)
+                .put(users::update)
+                .delete(users::delete),
         )
-        .route("/setting/admins/{id}/apitokens", get(tokens::list_for).post(tokens::create))
+        .route(
+            "/setting/admins/{id}/apitokens",
+            get(tokens::list_for).post(tokens::create),
+        )
         .route(
             "/setting/admins/{id}/apitokens/{token}",
-            patch(tokens::update).put(tokens::update).delete(tokens::delete),
+            patch(tokens::update)
+                .put(tokens::update)
+                .delete(tokens::delete),
         )
         .route("/setting/roles", get(roles::list).post(roles::create))
         .route(
             "/setting/roles/{id}",
-            get(roles::get).patch(roles::update).put(roles::update).delete(roles::delete),
+            get(roles::get)
+                .patch(roles::update)
+                .put(roles::update)
+                .delete(roles::delete),
         )
         .route("/setting/accesslogs", get(accesslogs::list))
         .route("/setting/accesslogs/{id}", get(accesslogs::get))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate::api_gate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::api_gate,
+        ))
         .fallback(routes::not_found);
     Router::new()
         .route("/healthz", get(routes::healthz))
@@ -135,7 +157,10 @@ impl StoreConfig {
     pub fn url(&self) -> String {
         match &self.database_url {
             Some(u) => u.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("palisade.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("palisade.db").display()
+            ),
         }
     }
 
@@ -203,7 +228,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// How to serve.
@@ -250,11 +278,17 @@ pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
                 .await
                 .map_err(ServeError::Tls)?;
             tracing::info!(listen = %cfg.listen, "palisade listening (https)");
-            axum_server::bind_rustls(cfg.listen, tls).handle(handle).serve(service).await
+            axum_server::bind_rustls(cfg.listen, tls)
+                .handle(handle)
+                .serve(service)
+                .await
         }
         None => {
             tracing::info!(listen = %cfg.listen, "palisade listening (http)");
-            axum_server::bind(cfg.listen).handle(handle).serve(service).await
+            axum_server::bind(cfg.listen)
+                .handle(handle)
+                .serve(service)
+                .await
         }
     };
     drop(state);
@@ -264,7 +298,10 @@ pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {},

@@ -1,7 +1,9 @@
 //! Password hashing with Argon2id (19 MiB, t = 2, p = 1), off the async runtime and behind a
 //! semaphore so that a burst of sign-ins cannot exhaust memory or starve requests.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -20,7 +22,9 @@ impl std::fmt::Debug for PasswordHashing {
 
 impl Default for PasswordHashing {
     fn default() -> Self {
-        PasswordHashing { permits: Arc::new(Semaphore::new(2)) }
+        PasswordHashing {
+            permits: Arc::new(Semaphore::new(2)),
+        }
     }
 }
 

@@ -42,7 +42,9 @@ pub struct Portal {
 
 impl std::fmt::Debug for Portal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Portal").field("backend", &self.store.backend()).finish_non_exhaustive()
+        f.debug_struct("Portal")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +80,11 @@ impl Actor {
 
     /// The server itself (bootstrap, housekeeping).
     pub fn system(what: &str) -> Actor {
-        Actor { username: format!("System:{what}"), ip: "local".into(), ..Default::default() }
+        Actor {
+            username: format!("System:{what}"),
+            ip: "local".into(),
+            ..Default::default()
+        }
     }
 
     /// An audit event by this actor.

@@ -16,7 +16,10 @@ impl Limiter {
     /// A limiter of `max` requests per `window_secs`.
     pub fn new(max: u32, window_secs: u64) -> Self {
         Limiter {
-            limit: Limit { max, window_ms: i64::try_from(window_secs.max(1) * 1000).unwrap_or(60_000) },
+            limit: Limit {
+                max,
+                window_ms: i64::try_from(window_secs.max(1) * 1000).unwrap_or(60_000),
+            },
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -31,6 +34,8 @@ impl Limiter {
             let limit = self.limit;
             map.retain(|_, w| !w.is_idle(&limit, now_ms));
         }
-        map.entry(key.to_string()).or_default().hit(&self.limit, now_ms)
+        map.entry(key.to_string())
+            .or_default()
+            .hit(&self.limit, now_ms)
     }
 }

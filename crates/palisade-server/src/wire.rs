@@ -130,7 +130,12 @@ pub fn utc_text(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -138,7 +143,10 @@ mod tests {
     #[test]
     fn utc_text() {
         assert_eq!(super::utc_text(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::utc_text(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(
+            super::utc_text(1_700_000_000_000),
+            "2023-11-14 22:13:20 UTC"
+        );
         assert_eq!(super::utc_text(951_782_400_000), "2000-02-29 00:00:00 UTC");
     }
 }

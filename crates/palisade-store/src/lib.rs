@@ -45,6 +45,9 @@ pub enum StoreError {
     /// The token mandate refuses the change.
     #[error(transparent)]
     Token(#[from] TokenRefusal),
+    /// The object is in use and cannot be removed.
+    #[error("{0}")]
+    InUse(String),
     /// A built-in object cannot be changed that way.
     #[error("{0}")]
     Immutable(String),

@@ -719,8 +719,8 @@ impl Store for SqlStore {
             )
             .await?;
         if holders > 0 {
-            return Err(StoreError::Conflict(format!(
-                "role `{}` is held by {holders} user(s); a role in use",
+            return Err(StoreError::InUse(format!(
+                "role `{}` is held by {holders} user(s); assign them other roles first",
                 role.name
             )));
         }

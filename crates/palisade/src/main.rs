@@ -15,7 +15,12 @@ use std::process::ExitCode;
 #[command(name = "palisade", version, about)]
 struct Cli {
     /// Data directory: the SQLite database and the master key live here.
-    #[arg(long, global = true, env = "PALISADE_DATA_DIR", default_value = "./palisade-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "PALISADE_DATA_DIR",
+        default_value = "./palisade-data"
+    )]
     data_dir: PathBuf,
     /// Database URL: `sqlite://PATH` or `postgres://...` (default: SQLite in the data dir).
     #[arg(long, global = true, env = "PALISADE_DATABASE_URL")]
@@ -46,7 +51,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(serving);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade: cannot start the runtime: {e}");
@@ -79,8 +87,11 @@ fn main() -> ExitCode {
 fn init_logging(serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_env("PALISADE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("PALISADE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("PALISADE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

@@ -5,7 +5,9 @@ use crate::error::ApiError;
 use crate::portal::{Actor, Portal};
 use palisade_core::privilege;
 use palisade_core::secret::Secret;
-use palisade_store::{NewRole, NewUser, StoreError, ADMINISTRATOR_ROLE, BUILTIN_SUPPORT, SUPPORT_USERNAME};
+use palisade_store::{
+    NewRole, NewUser, StoreError, ADMINISTRATOR_ROLE, BUILTIN_SUPPORT, SUPPORT_USERNAME,
+};
 use rand::Rng;
 
 /// Name of the first administrator.
@@ -22,16 +24,36 @@ pub struct Bootstrapped {
 pub async fn run(portal: &Portal) -> Result<Bootstrapped, ApiError> {
     let actor = Actor::system("bootstrap");
     let builtins = [
-        (ADMINISTRATOR_ROLE, "Every privilege. Cannot be changed or deleted, and its holders cannot own API tokens.", privilege::administrator_privileges()),
-        ("manager", "Manages monitoring (devices, dashboards, reports, collectors); no user access.", privilege::manager_privileges()),
-        ("ackonly", "Sees and acknowledges alerts.", privilege::ackonly_privileges()),
-        ("readonly", "Sees monitoring data.", privilege::readonly_privileges()),
+        (
+            ADMINISTRATOR_ROLE,
+            "Every privilege. Cannot be changed or deleted, and its holders cannot own API tokens.",
+            privilege::administrator_privileges(),
+        ),
+        (
+            "manager",
+            "Manages monitoring (devices, dashboards, reports, collectors); no user access.",
+            privilege::manager_privileges(),
+        ),
+        (
+            "ackonly",
+            "Sees and acknowledges alerts.",
+            privilege::ackonly_privileges(),
+        ),
+        (
+            "readonly",
+            "Sees monitoring data.",
+            privilege::readonly_privileges(),
+        ),
     ];
     for (name, description, privileges) in builtins {
         if portal.store.get_role_by_name(name).await?.is_some() {
             continue;
         }
-        let audit = actor.event(portal.now(), "role.create", format!("Created built-in role {name} (id {{id}})"));
+        let audit = actor.event(
+            portal.now(),
+            "role.create",
+            format!("Created built-in role {name} (id {{id}})"),
+        );
         let new = NewRole {
             name: name.into(),
             description: description.into(),
@@ -42,8 +64,17 @@ pub async fn run(portal: &Portal) -> Result<Bootstrapped, ApiError> {
         };
         ignore_conflict(portal.store.create_role(new, audit).await)?;
     }
-    if portal.store.get_user_by_name(SUPPORT_USERNAME).await?.is_none() {
-        let readonly = portal.store.get_role_by_name("readonly").await?.map(|r| r.id);
+    if portal
+        .store
+        .get_user_by_name(SUPPORT_USERNAME)
+        .await?
+        .is_none()
+    {
+        let readonly = portal
+            .store
+            .get_role_by_name("readonly")
+            .await?
+            .map(|r| r.id);
         let audit = actor.event(
             portal.now(),
             "user.create",
@@ -69,11 +100,17 @@ pub async fn run(portal: &Portal) -> Result<Bootstrapped, ApiError> {
     let mut out = Bootstrapped::default();
     let roles = portal.store.list_roles().await?;
     let Some(admin_role) = roles.iter().find(|r| r.is_administrator()) else {
-        return Err(ApiError::Internal("administrator role missing after bootstrap".into()));
+        return Err(ApiError::Internal(
+            "administrator role missing after bootstrap".into(),
+        ));
     };
     let users = portal.store.list_users().await?;
     let has_admin = users.iter().any(|u| u.role_ids.contains(&admin_role.id));
-    if !has_admin && !users.iter().any(|u| u.username.eq_ignore_ascii_case(FIRST_ADMIN)) {
+    if !has_admin
+        && !users
+            .iter()
+            .any(|u| u.username.eq_ignore_ascii_case(FIRST_ADMIN))
+    {
         let password = one_time_password();
         let hash = portal
             .hashing
@@ -83,7 +120,9 @@ pub async fn run(portal: &Portal) -> Result<Bootstrapped, ApiError> {
         let audit = actor.event(
             portal.now(),
             "user.create",
-            format!("Created first administrator {FIRST_ADMIN} (id {{id}}) with a one-time password"),
+            format!(
+                "Created first administrator {FIRST_ADMIN} (id {{id}}) with a one-time password"
+            ),
         );
         let new = NewUser {
             username: FIRST_ADMIN.into(),
@@ -119,7 +158,14 @@ fn one_time_password() -> Secret<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
     let s: String = (0..20)
-        .map(|_| char::from(ALPHABET.get(rng.gen_range(0..ALPHABET.len())).copied().unwrap_or(b'x')))
+        .map(|_| {
+            char::from(
+                ALPHABET
+                    .get(rng.gen_range(0..ALPHABET.len()))
+                    .copied()
+                    .unwrap_or(b'x'),
+            )
+        })
         .collect();
     Secret::new(s)
 }

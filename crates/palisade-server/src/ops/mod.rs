@@ -24,7 +24,9 @@ pub(crate) async fn resolve_roles(
             (Some(id), _) => all.iter().find(|x| x.id == id),
             (None, Some(name)) => all.iter().find(|x| x.name.eq_ignore_ascii_case(name)),
             (None, None) => {
-                return Err(ApiError::BadRequest("each role needs an `id` (or a `name`)".into()))
+                return Err(ApiError::BadRequest(
+                    "each role needs an `id` (or a `name`)".into(),
+                ))
             }
         };
         match found {
@@ -33,7 +35,9 @@ pub(crate) async fn resolve_roles(
             None => {
                 return Err(ApiError::BadRequest(format!(
                     "role {} does not exist",
-                    r.id.map(|i| i.to_string()).or(r.name.clone()).unwrap_or_default()
+                    r.id.map(|i| i.to_string())
+                        .or(r.name.clone())
+                        .unwrap_or_default()
                 )))
             }
         }

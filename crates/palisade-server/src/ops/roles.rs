@@ -6,7 +6,8 @@ use palisade_api::RoleRequest;
 use palisade_core::privilege::Privilege;
 use palisade_store::{NewRole, RoleChangeSet, RoleRecord};
 
-fn parse_privileges(raw: Vec<serde_json::Value>) -> Result<Vec<Privilege>, ApiError> {
+/// Parses and validates privileges from a request body.
+pub fn parse_privileges(raw: Vec<serde_json::Value>) -> Result<Vec<Privilege>, ApiError> {
     raw.into_iter()
         .map(|v| {
             let p: Privilege = serde_json::from_value(v).map_err(|e| {
@@ -14,7 +15,8 @@ fn parse_privileges(raw: Vec<serde_json::Value>) -> Result<Vec<Privilege>, ApiEr
                     "each privilege needs objectType, objectId and operation: {e}"
                 ))
             })?;
-            p.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            p.validate()
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             Ok(p)
         })
         .collect()
@@ -22,20 +24,35 @@ fn parse_privileges(raw: Vec<serde_json::Value>) -> Result<Vec<Privilege>, ApiEr
 
 fn valid_name(name: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() || name.len() > 64 {
-        return Err(ApiError::BadRequest("role `name` must be 1 to 64 characters".into()));
+        return Err(ApiError::BadRequest(
+            "role `name` must be 1 to 64 characters".into(),
+        ));
     }
     Ok(())
 }
 
 /// Adds a custom role.
-pub async fn create(portal: &Portal, actor: &Actor, req: RoleRequest) -> Result<RoleRecord, ApiError> {
-    let name = req.name.ok_or_else(|| ApiError::BadRequest("`name` is required".into()))?;
+pub async fn create(
+    portal: &Portal,
+    actor: &Actor,
+    req: RoleRequest,
+) -> Result<RoleRecord, ApiError> {
+    let name = req
+        .name
+        .ok_or_else(|| ApiError::BadRequest("`name` is required".into()))?;
     valid_name(&name)?;
-    let privileges = parse_privileges(
-        req.privileges
-            .ok_or_else(|| ApiError::BadRequest("`privileges` is required (it may be empty)".into()))?,
-    )?;
-    create_checked(portal, actor, name.trim().to_string(), req.description.unwrap_or_default(), privileges, req.two_fa_required.unwrap_or(false)).await
+    let privileges = parse_privileges(req.privileges.ok_or_else(|| {
+        ApiError::BadRequest("`privileges` is required (it may be empty)".into())
+    })?)?;
+    create_checked(
+        portal,
+        actor,
+        name.trim().to_string(),
+        req.description.unwrap_or_default(),
+        privileges,
+        req.two_fa_required.unwrap_or(false),
+    )
+    .await
 }
 
 /// Adds a role from already validated privileges (the CLI's path).
@@ -51,14 +68,29 @@ pub async fn create_checked(
     let audit = actor.event(
         portal.now(),
         "role.create",
-        format!("Added role {name} (id {{id}}) with privileges [{}]", listed.join(", ")),
+        format!(
+            "Added role {name} (id {{id}}) with privileges [{}]",
+            listed.join(", ")
+        ),
     );
-    let new = NewRole { name, description, privileges, builtin: false, two_fa_required, created_on: portal.now() };
+    let new = NewRole {
+        name,
+        description,
+        privileges,
+        builtin: false,
+        two_fa_required,
+        created_on: portal.now(),
+    };
     Ok(portal.store.create_role(new, audit).await?)
 }
 
 /// Changes a role. The built-in `administrator` role cannot be changed.
-pub async fn update(portal: &Portal, actor: &Actor, id: i64, req: RoleRequest) -> Result<RoleRecord, ApiError> {
+pub async fn update(
+    portal: &Portal,
+    actor: &Actor,
+    id: i64,
+    req: RoleRequest,
+) -> Result<RoleRecord, ApiError> {
     let role = portal
         .store
         .get_role(id)
@@ -85,7 +117,11 @@ pub async fn update(portal: &Portal, actor: &Actor, id: i64, req: RoleRequest) -
     let audit = actor.event(
         portal.now(),
         "role.update",
-        format!("Updated role {} (id {id}): {}", role.name, changed.join(", ")),
+        format!(
+            "Updated role {} (id {id}): {}",
+            role.name,
+            changed.join(", ")
+        ),
     );
     let change = RoleChangeSet {
         name: req.name.map(|n| n.trim().to_string()),
@@ -103,6 +139,10 @@ pub async fn delete(portal: &Portal, actor: &Actor, id: i64) -> Result<(), ApiEr
         .get_role(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("role {id} not found")))?;
-    let audit = actor.event(portal.now(), "role.delete", format!("Deleted role {} (id {id})", role.name));
+    let audit = actor.event(
+        portal.now(),
+        "role.delete",
+        format!("Deleted role {} (id {id})", role.name),
+    );
     Ok(portal.store.delete_role(id, audit).await?)
 }

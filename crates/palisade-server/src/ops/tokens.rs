@@ -5,7 +5,9 @@ use crate::portal::{Actor, Portal};
 use palisade_core::policy;
 use palisade_core::secret::Secret;
 use palisade_core::token::{self, TokenKind};
-use palisade_store::{NewToken, TokenChange, TokenRecord, TokenType, TOKEN_DISABLED, TOKEN_ENABLED};
+use palisade_store::{
+    NewToken, TokenChange, TokenRecord, TokenType, TOKEN_DISABLED, TOKEN_ENABLED,
+};
 use rand::RngCore;
 
 /// A token just created, with its secret (shown once).
@@ -44,11 +46,15 @@ pub async fn create(
     let proof = policy::check_token_owner(&Portal::owner_facts(&owner, &roles))
         .map_err(|r| ApiError::Forbidden(r.to_string()))?;
     if req.note.len() > 1024 {
-        return Err(ApiError::BadRequest("note must be at most 1024 characters".into()));
+        return Err(ApiError::BadRequest(
+            "note must be at most 1024 characters".into(),
+        ));
     }
     if let Some(exp) = req.expires_on {
         if exp <= portal.now() {
-            return Err(ApiError::BadRequest("expiresOn must be in the future".into()));
+            return Err(ApiError::BadRequest(
+                "expiresOn must be in the future".into(),
+            ));
         }
     }
     let mut rng = rand::rngs::OsRng;
@@ -93,7 +99,9 @@ pub async fn create(
 async fn owned(portal: &Portal, owner_id: i64, token_id: i64) -> Result<TokenRecord, ApiError> {
     match portal.store.get_token(token_id).await? {
         Some(t) if t.user_id == owner_id => Ok(t),
-        _ => Err(ApiError::NotFound(format!("API token {token_id} of user {owner_id} not found"))),
+        _ => Err(ApiError::NotFound(format!(
+            "API token {token_id} of user {owner_id} not found"
+        ))),
     }
 }
 
@@ -109,32 +117,54 @@ pub async fn update(
     let token = owned(portal, owner_id, token_id).await?;
     if let Some(s) = status {
         if s != TOKEN_DISABLED && s != TOKEN_ENABLED {
-            return Err(ApiError::BadRequest("status must be 1 (disabled) or 2 (enabled)".into()));
+            return Err(ApiError::BadRequest(
+                "status must be 1 (disabled) or 2 (enabled)".into(),
+            ));
         }
     }
     if note.as_ref().is_some_and(|n| n.len() > 1024) {
-        return Err(ApiError::BadRequest("note must be at most 1024 characters".into()));
+        return Err(ApiError::BadRequest(
+            "note must be at most 1024 characters".into(),
+        ));
     }
     let (action, what) = match status {
-        Some(s) if s == TOKEN_DISABLED && token.status != TOKEN_DISABLED => ("token.disable", "Disabled"),
-        Some(s) if s == TOKEN_ENABLED && token.status != TOKEN_ENABLED => ("token.enable", "Enabled"),
+        Some(s) if s == TOKEN_DISABLED && token.status != TOKEN_DISABLED => {
+            ("token.disable", "Disabled")
+        }
+        Some(s) if s == TOKEN_ENABLED && token.status != TOKEN_ENABLED => {
+            ("token.enable", "Enabled")
+        }
         _ => ("token.update", "Updated"),
     };
     let audit = actor.event(
         portal.now(),
         action,
-        format!("{what} API token {token_id} (access id {}) of user {owner_id}", token.access_id),
+        format!(
+            "{what} API token {token_id} (access id {}) of user {owner_id}",
+            token.access_id
+        ),
     );
-    Ok(portal.store.update_token(token_id, TokenChange { status, note }, audit).await?)
+    Ok(portal
+        .store
+        .update_token(token_id, TokenChange { status, note }, audit)
+        .await?)
 }
 
 /// Deletes a token.
-pub async fn delete(portal: &Portal, actor: &Actor, owner_id: i64, token_id: i64) -> Result<(), ApiError> {
+pub async fn delete(
+    portal: &Portal,
+    actor: &Actor,
+    owner_id: i64,
+    token_id: i64,
+) -> Result<(), ApiError> {
     let token = owned(portal, owner_id, token_id).await?;
     let audit = actor.event(
         portal.now(),
         "token.delete",
-        format!("Deleted API token {token_id} (access id {}) of user {owner_id}", token.access_id),
+        format!(
+            "Deleted API token {token_id} (access id {}) of user {owner_id}",
+            token.access_id
+        ),
     );
     Ok(portal.store.delete_token(token_id, audit).await?)
 }

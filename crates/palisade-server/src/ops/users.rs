@@ -9,7 +9,9 @@ use palisade_store::{NewUser, UserChange, UserRecord};
 fn valid_username(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._@+-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@+-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -22,18 +24,24 @@ fn valid_username(name: &str) -> Result<(), ApiError> {
 fn valid_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty());
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty());
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest("email must be an address of the form name@domain".into()))
+        Err(ApiError::BadRequest(
+            "email must be an address of the form name@domain".into(),
+        ))
     }
 }
 
 fn valid_status(status: &str) -> Result<(), ApiError> {
     match status {
         "active" | "suspended" => Ok(()),
-        _ => Err(ApiError::BadRequest("status must be `active` or `suspended`".into())),
+        _ => Err(ApiError::BadRequest(
+            "status must be `active` or `suspended`".into(),
+        )),
     }
 }
 
@@ -47,7 +55,11 @@ async fn hash_checked(portal: &Portal, pw: &str, username: &str) -> Result<Strin
 }
 
 /// Adds a user.
-pub async fn create(portal: &Portal, actor: &Actor, req: AdminRequest) -> Result<UserRecord, ApiError> {
+pub async fn create(
+    portal: &Portal,
+    actor: &Actor,
+    req: AdminRequest,
+) -> Result<UserRecord, ApiError> {
     let username = req
         .username
         .as_deref()
@@ -56,11 +68,16 @@ pub async fn create(portal: &Portal, actor: &Actor, req: AdminRequest) -> Result
         .ok_or_else(|| ApiError::BadRequest("`username` is required".into()))?
         .to_string();
     valid_username(&username)?;
-    let email = req.email.clone().ok_or_else(|| ApiError::BadRequest("`email` is required".into()))?;
+    let email = req
+        .email
+        .clone()
+        .ok_or_else(|| ApiError::BadRequest("`email` is required".into()))?;
     valid_email(&email)?;
     let refs = req.roles.clone().unwrap_or_default();
     if refs.is_empty() {
-        return Err(ApiError::BadRequest("`roles` is required: a user needs at least one role".into()));
+        return Err(ApiError::BadRequest(
+            "`roles` is required: a user needs at least one role".into(),
+        ));
     }
     let role_ids = super::resolve_roles(portal, &refs).await?;
     let apionly = req.apionly.unwrap_or(false);
@@ -68,7 +85,9 @@ pub async fn create(portal: &Portal, actor: &Actor, req: AdminRequest) -> Result
     valid_status(&status)?;
     let password_hash = match (&req.password, apionly) {
         (Some(_), true) => {
-            return Err(ApiError::BadRequest("API-only users have no password; omit `password`".into()))
+            return Err(ApiError::BadRequest(
+                "API-only users have no password; omit `password`".into(),
+            ))
         }
         (Some(pw), false) => Some(hash_checked(portal, pw, &username).await?),
         (None, _) => None,
@@ -127,7 +146,9 @@ pub async fn update(
     if let Some(name) = req.username.as_deref().map(str::trim) {
         if name != user.username {
             if user.builtin.is_some() {
-                return Err(ApiError::Forbidden("built-in accounts cannot be renamed".into()));
+                return Err(ApiError::Forbidden(
+                    "built-in accounts cannot be renamed".into(),
+                ));
             }
             valid_username(name)?;
             change.username = Some(name.to_string());
@@ -162,6 +183,11 @@ pub async fn update(
     plain!(force_password_change, "forcePasswordChange");
     if let Some(status) = req.status {
         valid_status(&status)?;
+        if user.is_support() && status == "active" {
+            return Err(ApiError::Forbidden(
+                "the built-in support account stays disabled; it is not enabled through the users API".into(),
+            ));
+        }
         if status != user.status {
             change.status = Some(status);
             changed.push("status");
@@ -170,7 +196,9 @@ pub async fn update(
     let apionly_after = req.apionly.unwrap_or(user.apionly);
     if apionly_after != user.apionly {
         if user.builtin.is_some() {
-            return Err(ApiError::Forbidden("built-in accounts cannot become API-only".into()));
+            return Err(ApiError::Forbidden(
+                "built-in accounts cannot become API-only".into(),
+            ));
         }
         change.apionly = Some(apionly_after);
         changed.push("apionly");
@@ -180,13 +208,17 @@ pub async fn update(
     }
     if let Some(refs) = req.roles {
         if refs.is_empty() {
-            return Err(ApiError::BadRequest("a user needs at least one role".into()));
+            return Err(ApiError::BadRequest(
+                "a user needs at least one role".into(),
+            ));
         }
         let mut ids = super::resolve_roles(portal, &refs).await?;
         ids.sort_unstable();
         if ids != user.role_ids {
             if user.builtin.is_some() {
-                return Err(ApiError::Forbidden("the roles of built-in accounts cannot be changed".into()));
+                return Err(ApiError::Forbidden(
+                    "the roles of built-in accounts cannot be changed".into(),
+                ));
             }
             change.role_ids = Some(ids);
             changed.push("roles");
@@ -197,19 +229,34 @@ pub async fn update(
             .password
             .ok_or_else(|| ApiError::BadRequest("changePassword=true needs a `password`".into()))?;
         if apionly_after {
-            return Err(ApiError::BadRequest("API-only users have no password".into()));
+            return Err(ApiError::BadRequest(
+                "API-only users have no password".into(),
+            ));
         }
         if user.builtin.is_some() {
-            return Err(ApiError::Forbidden("built-in accounts have no password".into()));
+            return Err(ApiError::Forbidden(
+                "built-in accounts have no password".into(),
+            ));
         }
-        let name = change.username.clone().unwrap_or_else(|| user.username.clone());
+        let name = change
+            .username
+            .clone()
+            .unwrap_or_else(|| user.username.clone());
         change.password_hash = Some(Some(hash_checked(portal, &pw, &name).await?));
         changed.push("password");
     }
     let audit = actor.event(
         portal.now(),
         "user.update",
-        format!("Updated user {} (id {id}): {}", user.username, if changed.is_empty() { "no changes".to_string() } else { changed.join(", ") }),
+        format!(
+            "Updated user {} (id {id}): {}",
+            user.username,
+            if changed.is_empty() {
+                "no changes".to_string()
+            } else {
+                changed.join(", ")
+            }
+        ),
     );
     Ok(portal.store.update_user(id, change, audit).await?)
 }
@@ -224,7 +271,10 @@ pub async fn delete(portal: &Portal, actor: &Actor, id: i64) -> Result<(), ApiEr
     let audit = actor.event(
         portal.now(),
         "user.delete",
-        format!("Deleted user {} (id {id}) and its API tokens", user.username),
+        format!(
+            "Deleted user {} (id {id}) and its API tokens",
+            user.username
+        ),
     );
     Ok(portal.store.delete_user(id, audit).await?)
 }

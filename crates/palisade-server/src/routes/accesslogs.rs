@@ -17,7 +17,11 @@ const READ: Need = Need::Setting(SettingObject::AccessLogs, Level::Read);
 pub const SEARCH_WINDOW: i64 = 100_000;
 
 /// `GET /setting/accesslogs`.
-pub async fn list(State(state): State<Arc<AppState>>, caller: Caller, RawQuery(q): RawQuery) -> Result<Json<ListEnvelope>, ApiError> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<ListEnvelope>, ApiError> {
     caller.require(READ)?;
     let params = Params::parse(q.as_deref())?;
     let query = params.list_query()?;
@@ -31,8 +35,13 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller, RawQuery(q
         let before = total.saturating_sub(offset).saturating_add(1);
         let entries = store.list_audit(Some(before), size).await?;
         let items: Vec<Value> = entries.iter().map(wire::audit).collect();
-        let (_, items) = palisade_core::listing::ListQuery { offset: 0, ..query }.apply(items, wire::AUDIT_REQUIRED);
-        return Ok(Json(ListEnvelope { total: usize::try_from(total).unwrap_or(0), search_id: None, items }));
+        let (_, items) = palisade_core::listing::ListQuery { offset: 0, ..query }
+            .apply(items, wire::AUDIT_REQUIRED);
+        return Ok(Json(ListEnvelope {
+            total: usize::try_from(total).unwrap_or(0),
+            search_id: None,
+            items,
+        }));
     }
     let mut items = Vec::new();
     let mut before = None;
@@ -46,10 +55,22 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller, RawQuery(q
 }
 
 /// `GET /setting/accesslogs/{id}`.
-pub async fn get(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     caller.require(READ)?;
     state.audit.flush().await;
-    let seq: i64 = raw.parse().map_err(|_| ApiError::NotFound(format!("audit entry `{raw}` not found")))?;
-    let entry = state.portal.store.get_audit(seq).await?.ok_or_else(|| ApiError::NotFound(format!("audit entry {seq} not found")))?;
+    let seq: i64 = raw
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("audit entry `{raw}` not found")))?;
+    let entry = state
+        .portal
+        .store
+        .get_audit(seq)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("audit entry {seq} not found")))?;
     Params::parse(q.as_deref())?.one(wire::audit(&entry), wire::AUDIT_REQUIRED)
 }

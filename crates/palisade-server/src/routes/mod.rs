@@ -31,7 +31,8 @@ impl Params {
 
     /// A boolean parameter (`true`/`True`/`1`).
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
     }
 
     /// The list query (`size`, `offset`, `fields`, `sort`, `filter`).
@@ -47,9 +48,17 @@ impl Params {
     }
 
     /// Filters, sorts, pages and projects `items` into the list envelope.
-    pub fn list(&self, items: Vec<Value>, required: &[&str]) -> Result<Json<ListEnvelope>, ApiError> {
+    pub fn list(
+        &self,
+        items: Vec<Value>,
+        required: &[&str],
+    ) -> Result<Json<ListEnvelope>, ApiError> {
         let (total, items) = self.list_query()?.apply(items, required);
-        Ok(Json(ListEnvelope { total, search_id: None, items }))
+        Ok(Json(ListEnvelope {
+            total,
+            search_id: None,
+            items,
+        }))
     }
 
     /// Projects one object by `fields`.

@@ -22,7 +22,9 @@ fn kind_filter(params: &Params) -> Result<Option<TokenType>, ApiError> {
         None | Some("") => Ok(None),
         Some("bearer") => Ok(Some(TokenType::Bearer)),
         Some("lmv1") => Ok(Some(TokenType::Lmv1)),
-        Some(other) => Err(ApiError::BadRequest(format!("unknown token type `{other}` (use lmv1 or bearer)"))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "unknown token type `{other}` (use lmv1 or bearer)"
+        ))),
     }
 }
 
@@ -35,14 +37,24 @@ async fn render_all(state: &AppState, tokens: &[TokenRecord]) -> Result<Vec<Valu
             let owner = users.iter().find(|u| u.id == t.user_id);
             let name = owner.map(|u| u.username.as_str()).unwrap_or_default();
             let role_names: Vec<String> = owner
-                .map(|u| roles.iter().filter(|r| u.role_ids.contains(&r.id)).map(|r| r.name.clone()).collect())
+                .map(|u| {
+                    roles
+                        .iter()
+                        .filter(|r| u.role_ids.contains(&r.id))
+                        .map(|r| r.name.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
             wire::token(t, name, &role_names)
         })
         .collect())
 }
 
-async fn list_of(state: &AppState, owner: Option<i64>, q: Option<String>) -> Result<Json<ListEnvelope>, ApiError> {
+async fn list_of(
+    state: &AppState,
+    owner: Option<i64>,
+    q: Option<String>,
+) -> Result<Json<ListEnvelope>, ApiError> {
     let params = Params::parse(q.as_deref())?;
     let kind = kind_filter(&params)?;
     let tokens: Vec<TokenRecord> = state
@@ -57,13 +69,22 @@ async fn list_of(state: &AppState, owner: Option<i64>, q: Option<String>) -> Res
 }
 
 /// `GET /setting/admins/apitokens`: every user's tokens.
-pub async fn list_all(State(state): State<Arc<AppState>>, caller: Caller, RawQuery(q): RawQuery) -> Result<Json<ListEnvelope>, ApiError> {
+pub async fn list_all(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<ListEnvelope>, ApiError> {
     caller.require(READ)?;
     list_of(&state, None, q).await
 }
 
 /// `GET /setting/admins/{adminId}/apitokens`.
-pub async fn list_for(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Result<Json<ListEnvelope>, ApiError> {
+pub async fn list_for(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<ListEnvelope>, ApiError> {
     caller.require(READ)?;
     let owner = id(&raw, "user")?;
     if state.portal.store.get_user(owner).await?.is_none() {
@@ -74,21 +95,37 @@ pub async fn list_for(State(state): State<Arc<AppState>>, caller: Caller, Path(r
 
 /// `POST /setting/admins/{adminId}/apitokens[?type=bearer]`: the secret is in the answer,
 /// once (`accessKey`; for Bearer tokens also `bearerToken`).
-pub async fn create(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let owner = id(&raw, "user")?;
     let params = Params::parse(q.as_deref())?;
     let bearer = kind_filter(&params)? == Some(TokenType::Bearer);
     let req: ApiTokenRequest = parse_json(&body)?;
-    let expires_on = req.expires_on.filter(|s| *s > 0).map(|s| s.saturating_mul(1000));
+    let expires_on = req
+        .expires_on
+        .filter(|s| *s > 0)
+        .map(|s| s.saturating_mul(1000));
     let created = tokens::create(
         &state.portal,
         &caller.actor,
         owner,
-        TokenRequest { bearer, note: req.note.unwrap_or_default(), expires_on },
+        TokenRequest {
+            bearer,
+            note: req.note.unwrap_or_default(),
+            expires_on,
+        },
     )
     .await?;
-    let mut v = render_all(&state, std::slice::from_ref(&created.record)).await?.pop().unwrap_or(Value::Null);
+    let mut v = render_all(&state, std::slice::from_ref(&created.record))
+        .await?
+        .pop()
+        .unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("accessKey".into(), json!(created.secret.expose()));
         if bearer {
@@ -99,17 +136,39 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller, Path(raw
 }
 
 /// `PATCH` and `PUT /setting/admins/{adminId}/apitokens/{id}`: status and note.
-pub async fn update(State(state): State<Arc<AppState>>, caller: Caller, Path((raw_owner, raw_id)): Path<(String, String)>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((raw_owner, raw_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let owner = id(&raw_owner, "user")?;
     let token_id = id(&raw_id, "API token")?;
     let req: ApiTokenRequest = parse_json(&body)?;
-    let t = tokens::update(&state.portal, &caller.actor, owner, token_id, req.status, req.note).await?;
-    Ok(Json(render_all(&state, std::slice::from_ref(&t)).await?.pop().unwrap_or(Value::Null)))
+    let t = tokens::update(
+        &state.portal,
+        &caller.actor,
+        owner,
+        token_id,
+        req.status,
+        req.note,
+    )
+    .await?;
+    Ok(Json(
+        render_all(&state, std::slice::from_ref(&t))
+            .await?
+            .pop()
+            .unwrap_or(Value::Null),
+    ))
 }
 
 /// `DELETE /setting/admins/{adminId}/apitokens/{id}`.
-pub async fn delete(State(state): State<Arc<AppState>>, caller: Caller, Path((raw_owner, raw_id)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((raw_owner, raw_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let owner = id(&raw_owner, "user")?;
     let token_id = id(&raw_id, "API token")?;

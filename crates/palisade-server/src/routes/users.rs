@@ -23,7 +23,11 @@ async fn render(state: &AppState, user: &palisade_store::UserRecord) -> Result<V
 }
 
 /// Refuses role assignments that would hand out privileges the caller does not hold.
-async fn check_grant(state: &AppState, caller: &Caller, req: &AdminRequest) -> Result<(), ApiError> {
+async fn check_grant(
+    state: &AppState,
+    caller: &Caller,
+    req: &AdminRequest,
+) -> Result<(), ApiError> {
     if let Some(refs) = &req.roles {
         let ids = crate::ops::resolve_roles(&state.portal, refs).await?;
         let roles = state.portal.store.list_roles().await?;
@@ -35,26 +39,47 @@ async fn check_grant(state: &AppState, caller: &Caller, req: &AdminRequest) -> R
 }
 
 /// `GET /setting/admins`.
-pub async fn list(State(state): State<Arc<AppState>>, caller: Caller, RawQuery(q): RawQuery) -> Result<Json<ListEnvelope>, ApiError> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<ListEnvelope>, ApiError> {
     caller.require(READ)?;
     let params = Params::parse(q.as_deref())?;
     let users = state.portal.store.list_users().await?;
     let roles = state.portal.store.list_roles().await?;
     let tokens = state.portal.store.list_tokens(None).await?;
-    let items = users.iter().map(|u| wire::user(u, &roles, &tokens)).collect();
+    let items = users
+        .iter()
+        .map(|u| wire::user(u, &roles, &tokens))
+        .collect();
     params.list(items, wire::ADMIN_REQUIRED)
 }
 
 /// `GET /setting/admins/{id}`.
-pub async fn get(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     caller.require(READ)?;
     let id = id(&raw, "user")?;
-    let user = state.portal.store.get_user(id).await?.ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))?;
+    let user = state
+        .portal
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))?;
     Params::parse(q.as_deref())?.one(render(&state, &user).await?, wire::ADMIN_REQUIRED)
 }
 
 /// `POST /setting/admins`.
-pub async fn create(State(state): State<Arc<AppState>>, caller: Caller, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let req: AdminRequest = parse_json(&body)?;
     check_grant(&state, &caller, &req).await?;
@@ -63,19 +88,31 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller, body: By
 }
 
 /// `PATCH` and `PUT /setting/admins/{id}`.
-pub async fn update(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let id = id(&raw, "user")?;
     let params = Params::parse(q.as_deref())?;
     let req: AdminRequest = parse_json(&body)?;
     check_grant(&state, &caller, &req).await?;
-    let mode = UpdateMode { change_password: params.flag("changePassword") };
+    let mode = UpdateMode {
+        change_password: params.flag("changePassword"),
+    };
     let user = users::update(&state.portal, &caller.actor, id, req, mode).await?;
     Ok(Json(render(&state, &user).await?))
 }
 
 /// `DELETE /setting/admins/{id}`.
-pub async fn delete(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let id = id(&raw, "user")?;
     users::delete(&state.portal, &caller.actor, id).await?;

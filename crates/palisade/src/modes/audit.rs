@@ -24,7 +24,9 @@ pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Broken(b) => {
-            super::print(&json!({ "ok": false, "firstBrokenId": b.seq().to_string(), "reason": b.to_string() }));
+            super::print(
+                &json!({ "ok": false, "firstBrokenId": b.seq().to_string(), "reason": b.to_string() }),
+            );
             Ok(ExitCode::FAILURE)
         }
     }

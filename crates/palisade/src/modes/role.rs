@@ -28,9 +28,21 @@ fn parse_privilege(s: &str) -> Result<Privilege, String> {
 
 /// Runs a role command.
 pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> {
-    let Command::Add { name, privileges, description } = cmd;
+    let Command::Add {
+        name,
+        privileges,
+        description,
+    } = cmd;
     let portal = super::open(store).await?;
-    let role = palisade_server::ops::roles::create_checked(&portal, &Actor::cli(), name, description, privileges, false).await?;
+    let role = palisade_server::ops::roles::create_checked(
+        &portal,
+        &Actor::cli(),
+        name,
+        description,
+        privileges,
+        false,
+    )
+    .await?;
     super::print(&palisade_server::wire::role(&role, 0));
     Ok(ExitCode::SUCCESS)
 }

@@ -25,14 +25,28 @@ pub enum Command {
 
 /// Runs a token command.
 pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> {
-    let Command::Create { username, bearer, note } = cmd;
+    let Command::Create {
+        username,
+        bearer,
+        note,
+    } = cmd;
     let portal = super::open(store).await?;
     let owner = portal
         .store
         .get_user_by_name(&username)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user named `{username}`"))?;
-    let created = tokens::create(&portal, &Actor::cli(), owner.id, TokenRequest { bearer, note, expires_on: None }).await?;
+    let created = tokens::create(
+        &portal,
+        &Actor::cli(),
+        owner.id,
+        TokenRequest {
+            bearer,
+            note,
+            expires_on: None,
+        },
+    )
+    .await?;
     let out = if bearer {
         json!({ "id": created.record.id, "bearerToken": created.secret.expose() })
     } else {

@@ -31,7 +31,13 @@ pub enum Command {
 
 /// Runs a user command.
 pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> {
-    let Command::Add { username, email, roles, api_only, password_stdin } = cmd;
+    let Command::Add {
+        username,
+        email,
+        roles,
+        api_only,
+        password_stdin,
+    } = cmd;
     let password = if password_stdin {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s)?;
@@ -45,7 +51,15 @@ pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> 
         email: Some(email),
         password,
         apionly: Some(api_only),
-        roles: Some(roles.into_iter().map(|name| RoleRef { id: None, name: Some(name) }).collect()),
+        roles: Some(
+            roles
+                .into_iter()
+                .map(|name| RoleRef {
+                    id: None,
+                    name: Some(name),
+                })
+                .collect(),
+        ),
         ..Default::default()
     };
     let user = palisade_server::ops::users::create(&portal, &Actor::cli(), req).await?;
