@@ -72,7 +72,12 @@ impl AuditWriter {
     /// Records an event and waits until it is stored; false when it could not be.
     pub async fn record(&self, event: AuditEvent) -> bool {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Event(Box::new(event), Some(tx))).await.is_err() {
+        if self
+            .tx
+            .send(Msg::Event(Box::new(event), Some(tx)))
+            .await
+            .is_err()
+        {
             return false;
         }
         rx.await.unwrap_or(false)

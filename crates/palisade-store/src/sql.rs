@@ -174,10 +174,6 @@ fn privileges_json(p: &[Privilege]) -> StoreResult<String> {
 impl SqlStore {
     async fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_on BIGINT NOT NULL)",
-        )
-        .await?;
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -201,6 +197,11 @@ impl SqlStore {
             conn.execute("SELECT pg_advisory_xact_lock(7268190421)")
                 .await?;
         }
+        // Under the lock: PostgreSQL's IF NOT EXISTS does not protect concurrent creators.
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_on BIGINT NOT NULL)",
+        )
+        .await?;
         let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_migrations")
             .fetch_one(&mut *conn)
             .await?
