@@ -33,7 +33,8 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/test"
 REST_PREFIX = "/santaba/rest"
-FIRST_ADMIN_RE = re.compile(r"^first administrator: username=(\S+) password=(\S+)\s*$", re.M)
+# The spec'd line; trailing explanatory text after the password is tolerated.
+FIRST_ADMIN_RE = re.compile(r"^first administrator: username=(\S+) password=(\S+)(?:[ \t].*)?$", re.M)
 
 # A password that satisfies the spec'd policy (12..128 chars, not the username,
 # not a common password).
@@ -384,6 +385,7 @@ class Store:
         proc = subprocess.run(
             [palisade_bin(), *self.global_args(), *args],
             input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             env=child_env(env),

@@ -240,29 +240,33 @@ def test_token_creation_refused_for_admin_holders_and_support(portal):
     rest, store = portal.rest, portal.store
     admin = user_by_name(rest, "admin")
     support = user_by_name(rest, "palisade-support")
-    for target in (admin, support):
+    for target, why in ((admin, "administrator"), (support, "support")):
+        path = f"/setting/admins/{target['id']}/apitokens"
         for params in (None, {"type": "bearer"}):
-            path = f"/setting/admins/{target['id']}/apitokens"
-            assert_error(rest.call("POST", path, json_body={"note": "nope"}, params=params), 403, 1403)
-        assert_audited(rest, method="POST", path=f"/setting/admins/{target['id']}/apitokens", status=403)
-        assert rest.get(f"/setting/admins/{target['id']}/apitokens")["total"] == 0
+            # also with a caller that holds every privilege of administrator
+            for caller in (rest, portal.super_rest()):
+                err = assert_error(caller.call("POST", path, json_body={"note": "nope"}, params=params), 403, 1403)
+                assert why in err["errorMessage"].lower(), err
+        assert_audited(rest, method="POST", path=path, status=403)
+        assert rest.get(path)["total"] == 0
 
     # a user holding administrator among other roles
+    sup = portal.super_rest()
     admin_role = role_id_by_name(rest, "administrator")
-    readonly = role_id_by_name(rest, "readonly")
     username = unique("dual-")
-    dual = rest.ok(
+    dual = sup.ok(
         "POST",
         "/setting/admins",
         json_body={"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD,
-                   "roles": [{"id": readonly}, {"id": admin_role}]},
+                   "roles": [{"id": portal.basic_role["id"]}, {"id": admin_role}]},
     )
     try:
-        assert_error(rest.call("POST", f"/setting/admins/{dual['id']}/apitokens", json_body={}), 403, 1403)
+        err = assert_error(sup.call("POST", f"/setting/admins/{dual['id']}/apitokens", json_body={}), 403, 1403)
+        assert "administrator" in err["errorMessage"].lower(), err
         res = store.cli("token", "create", username)
         assert res.returncode != 0 and "administrator" in res.stderr.lower(), res
     finally:
-        rest.ok("DELETE", f"/setting/admins/{dual['id']}")
+        sup.ok("DELETE", f"/setting/admins/{dual['id']}")
 
     for args in (("admin",), ("admin", "--bearer")):
         res = store.cli("token", "create", *args)
@@ -278,16 +282,34 @@ def test_token_creation_refused_for_admin_holders_and_support(portal):
     assert rest.get(f"/setting/admins/{support['id']}/apitokens")["total"] == 0
 
 
-def test_assigning_administrator_to_token_holder_refused(portal):
+def test_granting_privileges_one_does_not_hold_refused(portal):
+    """`automation` (useraccess write, accesslogs read) cannot hand out more than it holds."""
     rest = portal.rest
+    admin_role = role_id_by_name(rest, "administrator")
+    username = unique("escalate-")
+    body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": admin_role}], "apionly": True}
+    assert_error(rest.call("POST", "/setting/admins", json_body=body), 403, 1403)
+    assert_error(
+        rest.call("POST", "/setting/roles", json_body={"name": unique("esc-"), "privileges": [{"objectType": "setting", "objectId": "*", "operation": "manage"}]}),
+        403,
+        1403,
+    )
+    assert rest.get("/setting/admins", params={"filter": f'username:"{username}"'})["total"] == 0
+
+
+def test_assigning_administrator_to_token_holder_refused(portal):
+    rest, sup = portal.rest, portal.super_rest()
     admin_role = role_id_by_name(rest, "administrator")
     role, user, tok = make_api_user(rest, ["setting:useraccess:read"])
     uid = user["id"]
     both = [{"id": role["id"]}, {"id": admin_role}]
 
-    assert_error(rest.call("PATCH", f"/setting/admins/{uid}", json_body={"roles": both}), 403, 1403)
+    err = assert_error(sup.call("PATCH", f"/setting/admins/{uid}", json_body={"roles": both}), 403, 1403)
+    assert "token" in err["errorMessage"].lower(), err
     full = {"username": user["username"], "email": user["email"], "roles": both, "apionly": True}
-    assert_error(rest.call("PUT", f"/setting/admins/{uid}", json_body=full), 403, 1403)
+    err = assert_error(sup.call("PUT", f"/setting/admins/{uid}", json_body=full), 403, 1403)
+    assert "token" in err["errorMessage"].lower(), err
+    assert_audited(rest, method="PATCH", path=f"/setting/admins/{uid}", status=403)
     after = rest.get(f"/setting/admins/{uid}")
     assert {r["name"] for r in after["roles"]} == {role["name"]}
     assert portal.server.rest(tok).call("GET", "/setting/admins").status_code == 200
@@ -295,11 +317,12 @@ def test_assigning_administrator_to_token_holder_refused(portal):
     # once the user has no token left, the role change is allowed; then no new token
     rest.ok("DELETE", f"/setting/admins/{uid}/apitokens/{tok.id}")
     try:
-        patched = rest.ok("PATCH", f"/setting/admins/{uid}", json_body={"roles": both})
+        patched = sup.ok("PATCH", f"/setting/admins/{uid}", json_body={"roles": both})
         assert "administrator" in {r["name"] for r in patched["roles"]}
-        assert_error(rest.call("POST", f"/setting/admins/{uid}/apitokens", json_body={}), 403, 1403)
+        err = assert_error(sup.call("POST", f"/setting/admins/{uid}/apitokens", json_body={}), 403, 1403)
+        assert "administrator" in err["errorMessage"].lower(), err
     finally:
-        rest.ok("PATCH", f"/setting/admins/{uid}", json_body={"roles": [{"id": role["id"]}]})
+        sup.ok("PATCH", f"/setting/admins/{uid}", json_body={"roles": [{"id": role["id"]}]})
 
 
 def _active_administrators(rest) -> list[dict]:
@@ -308,33 +331,38 @@ def _active_administrators(rest) -> list[dict]:
 
 
 def test_last_active_administrator_cannot_be_removed(portal):
-    rest = portal.rest
+    rest, sup = portal.rest, portal.super_rest()
     admin = user_by_name(rest, "admin")
     assert [u["username"] for u in _active_administrators(rest)] == ["admin"]
 
-    assert_error(rest.call("DELETE", f"/setting/admins/{admin['id']}"), 403, 1403)
-    assert_error(rest.call("PATCH", f"/setting/admins/{admin['id']}", json_body={"status": "suspended"}), 403, 1403)
-    readonly = role_id_by_name(rest, "readonly")
-    assert_error(rest.call("PATCH", f"/setting/admins/{admin['id']}", json_body={"roles": [{"id": readonly}]}), 403, 1403)
+    refusals = [
+        sup.call("DELETE", f"/setting/admins/{admin['id']}"),
+        sup.call("PATCH", f"/setting/admins/{admin['id']}", json_body={"status": "suspended"}),
+        # taking the role away leaves no active administrator either
+        sup.call("PATCH", f"/setting/admins/{admin['id']}", json_body={"roles": [{"id": portal.basic_role["id"]}]}),
+    ]
+    for resp in refusals:
+        err = assert_error(resp, 403, 1403)
+        assert "administrator" in err["errorMessage"].lower(), err
     still = rest.get(f"/setting/admins/{admin['id']}")
     assert still["status"] == "active" and "administrator" in {r["name"] for r in still["roles"]}
 
     # with a second active administrator, one of them may be suspended ...
     admin_role = role_id_by_name(rest, "administrator")
     username = unique("admin2-")
-    admin2 = rest.ok(
+    admin2 = sup.ok(
         "POST",
         "/setting/admins",
         json_body={"username": username, "email": f"{username}@example.com", "password": STRONG_PASSWORD,
                    "roles": [{"id": admin_role}]},
     )
     try:
-        assert rest.ok("PATCH", f"/setting/admins/{admin2['id']}", json_body={"status": "suspended"})["status"] == "suspended"
+        assert sup.ok("PATCH", f"/setting/admins/{admin2['id']}", json_body={"status": "suspended"})["status"] == "suspended"
         # ... but then `admin` is the last active one again
-        assert_error(rest.call("PATCH", f"/setting/admins/{admin['id']}", json_body={"status": "suspended"}), 403, 1403)
-        assert_error(rest.call("DELETE", f"/setting/admins/{admin['id']}"), 403, 1403)
+        assert_error(sup.call("PATCH", f"/setting/admins/{admin['id']}", json_body={"status": "suspended"}), 403, 1403)
+        assert_error(sup.call("DELETE", f"/setting/admins/{admin['id']}"), 403, 1403)
     finally:
-        rest.ok("DELETE", f"/setting/admins/{admin2['id']}")
+        sup.ok("DELETE", f"/setting/admins/{admin2['id']}")
     assert rest.get(f"/setting/admins/{admin['id']}")["status"] == "active"
 
 
@@ -347,7 +375,7 @@ def test_last_active_administrator_cannot_be_removed(portal):
 )
 def test_password_policy_on_create_400(portal, case):
     rest = portal.rest
-    readonly = role_id_by_name(rest, "readonly")
+    basic = portal.basic_role["id"]
     username = unique("policyuser-")
     password = {
         "too-short": "Xq7!mK2#pL9",  # 11
@@ -355,7 +383,7 @@ def test_password_policy_on_create_400(portal, case):
         "same-as-username": username,
         "common": "password1234",
     }[case]
-    body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": readonly}], "password": password}
+    body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": basic}], "password": password}
     err = assert_error(rest.call("POST", "/setting/admins", json_body=body), 400, 1400)
     assert "password" in err["errorMessage"].lower(), err
     assert rest.get("/setting/admins", params={"filter": f'username:"{username}"'})["total"] == 0
@@ -363,10 +391,10 @@ def test_password_policy_on_create_400(portal, case):
 
 def test_password_policy_bounds_and_change_password(portal):
     rest = portal.rest
-    readonly = role_id_by_name(rest, "readonly")
+    basic = portal.basic_role["id"]
     for password in ("Xq7!mK2#pL9v", ("Aa1!" * 32)):  # 12 and 128 characters
         username = unique("pwok-")
-        body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": readonly}], "password": password}
+        body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": basic}], "password": password}
         created = rest.ok("POST", "/setting/admins", json_body=body)
         assert not created.get("password")
 
@@ -390,9 +418,9 @@ def test_password_policy_bounds_and_change_password(portal):
 
 def test_duplicates_409(portal):
     rest = portal.rest
-    readonly = role_id_by_name(rest, "readonly")
+    basic = portal.basic_role["id"]
     username = unique("dup-")
-    body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": readonly}], "apionly": True}
+    body = {"username": username, "email": f"{username}@example.com", "roles": [{"id": basic}], "apionly": True}
     rest.ok("POST", "/setting/admins", json_body=body)
     assert_error(rest.call("POST", "/setting/admins", json_body=body), 409, 1409)
     assert_error(rest.call("POST", "/setting/admins", json_body={**body, "username": "admin"}), 409, 1409)
@@ -418,17 +446,17 @@ def test_unknown_paths_and_ids_404(portal):
 
 def test_bad_input_400(portal):
     rest = portal.rest
-    readonly = role_id_by_name(rest, "readonly")
+    basic = portal.basic_role["id"]
     assert_error(rest.call("POST", "/setting/admins", data='{"username": "broken",'), 400, 1400)
     assert_error(rest.call("POST", "/setting/admins", data="not json at all"), 400, 1400)
     username = unique("badtype-")
     assert_error(
-        rest.call("POST", "/setting/admins", json_body={"username": username, "email": "x@example.com", "roles": "readonly"}),
+        rest.call("POST", "/setting/admins", json_body={"username": username, "email": "x@example.com", "roles": "e2e-basic"}),
         400,
         1400,
     )
     assert_error(
-        rest.call("POST", "/setting/admins", json_body={"email": "x@example.com", "roles": [{"id": readonly}], "apionly": True}),
+        rest.call("POST", "/setting/admins", json_body={"email": "x@example.com", "roles": [{"id": basic}], "apionly": True}),
         400,
         1400,
     )
@@ -440,33 +468,34 @@ def test_bad_input_400(portal):
 # --------------------------------------------------------------------------- signing quirks
 
 
-def _throwaway_user(rest) -> dict:
-    readonly = role_id_by_name(rest, "readonly")
+def _throwaway_user(portal) -> dict:
+    rest = portal.rest
+    basic = portal.basic_role["id"]
     username = unique("quirk-")
     return rest.ok(
         "POST", "/setting/admins",
-        json_body={"username": username, "email": f"{username}@example.com", "roles": [{"id": readonly}], "apionly": True},
+        json_body={"username": username, "email": f"{username}@example.com", "roles": [{"id": basic}], "apionly": True},
     )
 
 
 def test_delete_and_empty_body_signing_quirks(portal):
     rest = portal.rest
     # the SDK: DELETE sends `{}` and signs `{}`
-    u = _throwaway_user(rest)
+    u = _throwaway_user(portal)
     resp = rest.call("DELETE", f"/setting/admins/{u['id']}", data="{}", sign_body="{}")
     assert resp.status_code == 200, resp.text
     # fallback: body `{}` signed as empty
-    u = _throwaway_user(rest)
+    u = _throwaway_user(portal)
     resp = rest.call("DELETE", f"/setting/admins/{u['id']}", data="{}", sign_body="")
     assert resp.status_code == 200, resp.text
     # third-party clients: no body at all, signed as empty
-    u = _throwaway_user(rest)
+    u = _throwaway_user(portal)
     resp = rest.call("DELETE", f"/setting/admins/{u['id']}", data=b"", sign_body="")
     assert resp.status_code == 200, resp.text
     assert_error(rest.call("GET", f"/setting/admins/{u['id']}"), 404, 1404)
 
     # PATCH without a body: the SDK signs "" and sends `{}`
-    u = _throwaway_user(rest)
+    u = _throwaway_user(portal)
     resp = rest.call("PATCH", f"/setting/admins/{u['id']}", data="{}", sign_body="")
     assert resp.status_code == 200, resp.text
     # POST (token creation) with `{}` signed as empty
@@ -482,7 +511,7 @@ def test_delete_and_empty_body_signing_quirks(portal):
 
 def test_percent_encoded_path_signed_decoded(portal):
     rest = portal.rest
-    u = _throwaway_user(rest)
+    u = _throwaway_user(portal)
     encoded = "".join(f"%{ord(ch):02X}" for ch in str(u["id"]))
     # URL carries /setting/admins/%3x%3y..., signature covers /setting/admins/<id>
     resp = rest.call("GET", f"/setting/admins/{encoded}")

@@ -29,7 +29,6 @@ from palisade_harness import (
     make_tls_cert,
     new_store,
     sdk_client,
-    sdk_status,
     unique,
 )
 
@@ -42,6 +41,14 @@ class Ops:
         self.lmv1: Token = boot["lmv1"]
         self.bearer: Token = boot["bearer"]
         self.role = boot["role"]
+
+    def new_tokens(self) -> tuple[Token, Token]:
+        """A new API-only user (automation role) with one LMv1 and one Bearer token, via the CLI."""
+        username = unique("ops-")
+        self.store.cli_json("user", "add", username, "--email", f"{username}@example.com", "--role", self.role["name"], "--api-only")
+        lmv1 = Token.from_cli(self.store.cli_json("token", "create", username))
+        bearer = Token.from_cli(self.store.cli_json("token", "create", username, "--bearer"))
+        return lmv1, bearer
 
     @contextlib.contextmanager
     def serving(self, *args: str, **kw) -> Iterator[Server]:
@@ -176,9 +183,18 @@ def _rate_headers(resp: requests.Response) -> tuple[str, str, str]:
     return tuple(resp.headers[h] for h in RATE_HEADERS)  # type: ignore[return-value]
 
 
+def _clear_of_window_edge(window: int = 60, margin: float = 3.0) -> None:
+    """Counting windows may be aligned to multiples of the window: do not start next to an edge."""
+    pos = time.time() % window
+    if pos > window - margin:
+        time.sleep(window - pos + 0.2)
+
+
 def test_token_rate_limit(ops):
     with ops.serving("--token-rate-limit", "5", "--rate-limit-window-secs", "60") as srv:
-        client = srv.rest(ops.lmv1)
+        lmv1, bearer = ops.new_tokens()  # tokens never used before
+        _clear_of_window_edge()
+        client = srv.rest(lmv1)
         remaining = []
         for _ in range(5):
             r = client.call("GET", "/setting/admins", params={"size": 1})
@@ -192,15 +208,16 @@ def test_token_rate_limit(ops):
         assert_error(r, 429, 1429)
         assert _rate_headers(r) == ("5", "0", "60")
 
-        # the SDK sees the 429 too
-        assert sdk_status(sdk_client(srv, ops.lmv1).get_admin_list, size=1) == 429
+        # (Not checked through the SDK: its urllib3 retries a 429 GET after
+        # Retry-After, i.e. it blocks until the window ends.)
         # the limit is per token: another token of the same user still works
-        assert srv.rest(ops.bearer).call("GET", "/setting/admins").status_code == 200
+        assert srv.rest(bearer).call("GET", "/setting/admins").status_code == 200
 
 
 def test_ip_rate_limit(ops):
     with ops.serving("--ip-rate-limit", "4", "--rate-limit-window-secs", "60") as srv:
-        clients = [srv.rest(ops.lmv1), srv.rest(ops.bearer)]
+        clients = [srv.rest(tok) for tok in ops.new_tokens()]
+        _clear_of_window_edge()
         statuses = []
         for i in range(5):
             r = clients[i % 2].call("GET", "/setting/admins", params={"size": 1})

@@ -92,7 +92,7 @@ def test_builtin_roles_and_users(api, portal):
 
 
 def test_user_crud_filter_paging(api, kind, portal):
-    readonly = role_named(api, "readonly")
+    basic = role_named(api, "e2e-basic")  # a role automation may grant
     prefix = unique(f"flow{kind}")
     created = []
     for i in range(5):
@@ -100,7 +100,7 @@ def test_user_crud_filter_paging(api, kind, portal):
         body = {
             "username": username,
             "email": f"{username}@example.com",
-            "roles": [{"id": readonly.id}],
+            "roles": [{"id": basic.id}],
             "firstName": "Flow",
             "lastName": str(i),
         }
@@ -112,7 +112,7 @@ def test_user_crud_filter_paging(api, kind, portal):
         assert isinstance(admin.id, int)
         assert admin.username == username
         assert admin.email == f"{username}@example.com"
-        assert role_names(admin) == {"readonly"}
+        assert role_names(admin) == {"e2e-basic"}
         assert not admin.password, "a password must never be echoed back"
         assert bool(admin.apionly) == (i >= 3)
         created.append(admin)
@@ -149,20 +149,20 @@ def test_user_crud_filter_paging(api, kind, portal):
     target = created[1]
     got = api.get_admin_by_id(target.id)
     assert (got.id, got.username, got.email) == (target.id, target.username, target.email)
-    assert role_names(got) == {"readonly"}
+    assert role_names(got) == {"e2e-basic"}
 
     # patch: only the given fields change
     patched = api.patch_admin_by_id(target.id, {"email": f"new-{target.username}@example.org", "phone": "+15551230001"})
     assert patched.email == f"new-{target.username}@example.org"
     assert patched.phone == "+15551230001"
-    assert patched.username == target.username and role_names(patched) == {"readonly"}
+    assert patched.username == target.username and role_names(patched) == {"e2e-basic"}
     again = api.get_admin_by_id(target.id)
     assert again.email == patched.email and again.phone == "+15551230001" and again.first_name == "Flow"
 
     # put (full update)
     put = api.update_admin_by_id(
         target.id,
-        {"username": target.username, "email": patched.email, "roles": [{"id": readonly.id}], "firstName": "Put", "lastName": "Full"},
+        {"username": target.username, "email": patched.email, "roles": [{"id": basic.id}], "firstName": "Put", "lastName": "Full"},
     )
     assert put.first_name == "Put" and put.last_name == "Full"
 
@@ -177,11 +177,11 @@ def test_user_crud_filter_paging(api, kind, portal):
 
 def test_default_page_size_is_50(portal):
     api = portal.server.sdk(portal.lmv1)
-    readonly = role_named(api, "readonly")
+    basic = role_named(api, "e2e-basic")  # a role automation may grant
     prefix = unique("page")
     for i in range(52):
         api.add_admin(
-            {"username": f"{prefix}-{i:02d}", "email": f"{prefix}-{i}@example.com", "roles": [{"id": readonly.id}], "apionly": True}
+            {"username": f"{prefix}-{i:02d}", "email": f"{prefix}-{i}@example.com", "roles": [{"id": basic.id}], "apionly": True}
         )
     page = api.get_admin_list(filter=f'username~"{prefix}"')
     assert page.total == 52
@@ -322,9 +322,9 @@ def test_token_lifecycle(api, kind, portal):
 
 
 def test_audit_log(api, kind, portal):
-    readonly = role_named(api, "readonly")
+    basic = role_named(api, "e2e-basic")  # a role automation may grant
     username = unique(f"audited-{kind}-")
-    user = api.add_admin({"username": username, "email": f"{username}@example.com", "roles": [{"id": readonly.id}], "apionly": True})
+    user = api.add_admin({"username": username, "email": f"{username}@example.com", "roles": [{"id": basic.id}], "apionly": True})
     api.get_admin_by_id(user.id)
     api.patch_admin_by_id(user.id, {"phone": "+15550001111"})
     before_read = int(time.time())
@@ -375,3 +375,30 @@ def test_audit_log(api, kind, portal):
     # raw shape: id is a JSON string, happenedOn a number
     raw = portal.rest.get(f"/setting/accesslogs/{entry.id}")
     assert isinstance(raw["id"], str) and isinstance(raw["happenedOn"], int)
+
+
+# --------------------------------------------------------------------------- raw list options
+
+
+def test_list_sort_and_fields_raw(portal):
+    """`sort` is not in SDK 3.0.256 but the API takes it (`+f` / `-f`)."""
+    rest = portal.rest
+    prefix = unique("sort")
+    for i in range(3):
+        rest.ok(
+            "POST",
+            "/setting/admins",
+            json_body={"username": f"{prefix}-{i}", "email": f"{prefix}{i}@example.com",
+                       "roles": [{"id": portal.basic_role["id"]}], "apionly": True},
+        )
+    flt = f'username~"{prefix}"'
+    down = [u["id"] for u in rest.get("/setting/admins", params={"filter": flt, "sort": "-id"})["items"]]
+    up = [u["id"] for u in rest.get("/setting/admins", params={"filter": flt, "sort": "+id"})["items"]]
+    assert len(up) == 3 and up == sorted(up) and down == sorted(up, reverse=True)
+
+    slim = rest.get("/setting/admins", params={"filter": flt, "fields": "id,username"})
+    assert slim["total"] == 3
+    for item in slim["items"]:
+        assert {"id", "username"} <= set(item)
+        # the SDK needs its required fields even when `fields` leaves them out
+        assert {"email", "roles"} <= set(item)

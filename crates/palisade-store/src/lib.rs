@@ -14,6 +14,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), palisade_store::StoreError> {
+//! use palisade_store::Store;
 //! let store = palisade_store::open("sqlite://palisade.db", b"chain key".to_vec()).await?;
 //! let users = store.list_users().await?;
 //! # Ok(()) }
