@@ -16,6 +16,13 @@
 //! - [`ratelimit`]: token buckets.
 //! - [`client_ip`]: which address a request came from, honouring only trusted proxies.
 //! - [`secret`]: a redacting wrapper for secrets.
+//! - [`base32`]: RFC 4648 base32, the encoding of TOTP secrets.
+//! - [`totp`]: RFC 6238 TOTP codes, verification with a ±1 step window and replay refusal,
+//!   and the `otpauth://` enrolment URI.
+//! - [`otp`]: codes sent by email, SMS or voice (single use, 10 minutes, 5 tries, send
+//!   budget) and recovery codes.
+//! - [`lockout`]: the per-account lockout after repeated failed sign-ins.
+//! - [`mfa`]: the two-factor mandate: who must enrol, and by when.
 //!
 //! Nothing here reads a clock: time is always a parameter (`now_ms`).
 //!
@@ -27,13 +34,18 @@
 #![deny(missing_docs)]
 
 pub mod audit_chain;
+pub mod base32;
 pub mod client_ip;
 pub mod filter;
 pub mod listing;
 pub mod lmv1;
+pub mod lockout;
+pub mod mfa;
+pub mod otp;
 pub mod password;
 pub mod policy;
 pub mod privilege;
 pub mod ratelimit;
 pub mod secret;
 pub mod token;
+pub mod totp;

@@ -17,8 +17,8 @@ pub struct Caller {
     pub actor: Actor,
     /// The token's owner as of this request.
     pub user: UserRecord,
-    /// The token used.
-    pub token: TokenRecord,
+    /// The token used; `None` for a browser session.
+    pub token: Option<TokenRecord>,
     /// The owner's privileges as of this request.
     pub privileges: Vec<Privilege>,
 }

@@ -110,39 +110,102 @@ pub async fn api_gate(
         }
     };
 
-    let auth = authenticate(
-        &state.portal,
-        &parts.headers,
-        parts.method.as_str(),
-        original.path(),
-        &bytes,
-        now,
-    )
-    .await;
-    let auth = match auth {
-        Ok(a) => a,
-        Err(Denied {
-            error,
-            user,
-            token_id,
-        }) => {
-            if let Some((uid, name)) = user {
-                actor.user_id = Some(uid);
-                actor.username = if name.is_empty() {
-                    owner_name(&state.portal, uid).await
-                } else {
-                    name
+    let mutating = is_mutating(&parts.method);
+    let session_cookie =
+        crate::signin::session::id_from_headers(&parts.headers, state.secure_cookies);
+    let has_authorization = parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION);
+    let (user, roles, token, kind) = if !has_authorization && session_cookie.is_some() {
+        // A browser session calls the same API under the same authorization and audit.
+        match crate::signin::gate::resolve(&state, &parts.headers, &ip).await {
+            Ok(Some((session, user, _))) => {
+                actor.username = user.username.clone();
+                actor.user_id = Some(user.id);
+                if session.state != crate::signin::session::SessionState::Active {
+                    let mut resp = crate::signin::gate::wrong_state(session.state, false);
+                    let status = resp.status().as_u16();
+                    let mut event = actor.event(
+                        now,
+                        "api.denied",
+                        format!(
+                            "Refused API call {} {} -> {status}: session not fully signed in ({})",
+                            actor.method,
+                            actor.path,
+                            session.state.as_str()
+                        ),
+                    );
+                    event.status = Some(i64::from(status));
+                    if !state.audit.record(event).await {
+                        return ApiError::Unavailable.into_response();
+                    }
+                    rate_headers(&mut resp, &ip_decision);
+                    return resp;
+                }
+                let presented = parts
+                    .headers
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok());
+                if mutating && !crate::signin::session::csrf_ok(&session, presented) {
+                    let err = ApiError::Forbidden("missing or wrong X-CSRF-Token header".into());
+                    return refuse(&state, &actor, "api.denied", err, &ip_decision).await;
+                }
+                let roles = match state.portal.store.list_roles().await {
+                    Ok(r) => r,
+                    Err(e) => return ApiError::from(e).into_response(),
                 };
+                (user, roles, None, "session".to_string())
             }
-            actor.token_id = token_id;
-            return refuse(&state, &actor, "api.denied", error, &ip_decision).await;
+            Ok(None) => {
+                let err = ApiError::Unauthenticated("the session ended; sign in again".into());
+                return refuse(&state, &actor, "api.denied", err, &ip_decision).await;
+            }
+            Err(e) => return e.into_response(),
         }
+    } else {
+        let auth = authenticate(
+            &state.portal,
+            &parts.headers,
+            parts.method.as_str(),
+            original.path(),
+            &bytes,
+            now,
+        )
+        .await;
+        let auth = match auth {
+            Ok(a) => a,
+            Err(Denied {
+                error,
+                user,
+                token_id,
+            }) => {
+                if let Some((uid, name)) = user {
+                    actor.user_id = Some(uid);
+                    actor.username = if name.is_empty() {
+                        owner_name(&state.portal, uid).await
+                    } else {
+                        name
+                    };
+                }
+                actor.token_id = token_id;
+                return refuse(&state, &actor, "api.denied", error, &ip_decision).await;
+            }
+        };
+        let kind = match auth.token.kind {
+            TokenType::Lmv1 => format!("LMv1 token {}", auth.token.id),
+            TokenType::Bearer => format!("Bearer token {}", auth.token.id),
+        };
+        (auth.user, auth.roles, Some(auth.token), kind)
     };
-    actor.username = auth.user.username.clone();
-    actor.user_id = Some(auth.user.id);
-    actor.token_id = Some(auth.token.id);
+    actor.username = user.username.clone();
+    actor.user_id = Some(user.id);
+    actor.token_id = token.as_ref().map(|t| t.id);
 
-    let token_decision = state.token_limiter.hit(&auth.token.id.to_string(), now);
+    let limit_key = match &token {
+        Some(t) => t.id.to_string(),
+        None => format!("session-user:{}", user.id),
+    };
+    let token_decision = state.token_limiter.hit(&limit_key, now);
     if !token_decision.allowed {
         let err = ApiError::RateLimited {
             limit: token_decision.limit,
@@ -152,21 +215,17 @@ pub async fn api_gate(
         return refuse(&state, &actor, "api.ratelimited", err, &token_decision).await;
     }
 
-    note_token_use(&state, &actor, &auth.token, now).await;
+    if let Some(t) = &token {
+        note_token_use(&state, &actor, t, now).await;
+    }
 
-    let privileges = Portal::privileges_of(&auth.user, &auth.roles);
-    let kind = match auth.token.kind {
-        TokenType::Lmv1 => "LMv1",
-        TokenType::Bearer => "Bearer",
-    };
-    let token_id = auth.token.id;
+    let privileges = Portal::privileges_of(&user, &roles);
     parts.extensions.insert(Caller {
         actor: actor.clone(),
-        user: auth.user,
-        token: auth.token,
+        user,
+        token,
         privileges,
     });
-    let mutating = is_mutating(&parts.method);
     let mut resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -176,7 +235,7 @@ pub async fn api_gate(
         now,
         "api.call",
         format!(
-            "API call {} {} -> {status} via {kind} token {token_id}",
+            "API call {} {} -> {status} via {kind}",
             actor.method, actor.path
         ),
     );

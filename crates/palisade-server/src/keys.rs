@@ -53,6 +53,7 @@ pub struct Keys {
     aead: XChaCha20Poly1305,
     bearer_pepper: Secret<[u8; 32]>,
     chain_key: Secret<[u8; 32]>,
+    code_key: Secret<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -76,6 +77,7 @@ impl Keys {
             aead: XChaCha20Poly1305::new((&aead_key).into()),
             bearer_pepper: Secret::new(derive(master.expose(), "palisade/bearer-pepper/v1")),
             chain_key: Secret::new(derive(master.expose(), "palisade/audit-chain/v1")),
+            code_key: Secret::new(derive(master.expose(), "palisade/one-time-codes/v1")),
         }
     }
 
@@ -112,6 +114,11 @@ impl Keys {
     /// The key of the audit hash chain.
     pub fn chain_key(&self) -> Vec<u8> {
         self.chain_key.expose().to_vec()
+    }
+
+    /// The key under which one-time codes and recovery codes are hashed.
+    pub fn code_key(&self) -> Vec<u8> {
+        self.code_key.expose().to_vec()
     }
 
     /// Encrypts a secret, bound to `context` (e.g. the token's access id).

@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod gate;
 pub mod keys;
@@ -20,6 +21,8 @@ pub mod passwords;
 pub mod portal;
 pub mod ratelimit;
 pub mod routes;
+pub mod settings;
+pub mod signin;
 pub mod wire;
 
 use crate::audit::AuditWriter;
@@ -52,6 +55,29 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     /// When each token's last use was last written (ms).
     pub token_use: Mutex<HashMap<i64, i64>>,
+    /// Sign-in attempts per source address.
+    pub signin_ip_limiter: Limiter,
+    /// Delivery of one-time codes.
+    pub delivery: signin::delivery::Delivery,
+    /// Passkeys, when the portal's public URL is known.
+    pub webauthn: Option<palisade_webauthn::RelyingParty>,
+    /// Cookies are `Secure` and `__Host-` (the portal is served over TLS).
+    pub secure_cookies: bool,
+}
+
+/// Options of the HTTP server beyond the portal itself.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Rate limits.
+    pub limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Delivery of one-time codes.
+    pub delivery: signin::delivery::Delivery,
+    /// Passkeys.
+    pub webauthn: Option<palisade_webauthn::RelyingParty>,
+    /// Served over TLS.
+    pub secure_cookies: bool,
 }
 
 /// Rate limits.
@@ -79,17 +105,22 @@ impl AppState {
     /// State around a portal; starts the audit writer.
     pub fn new(
         portal: Portal,
-        limits: RateLimits,
-        trusted_proxies: Vec<IpNet>,
+        options: AppOptions,
     ) -> (Arc<AppState>, tokio::task::JoinHandle<()>) {
         let (audit, task) = AuditWriter::spawn(portal.store.clone());
+        let limits = options.limits;
         let state = AppState {
             portal,
             audit,
             token_limiter: Limiter::new(limits.per_token, limits.window_secs),
             ip_limiter: Limiter::new(limits.per_ip, limits.window_secs),
-            trusted_proxies,
+            trusted_proxies: options.trusted_proxies,
             token_use: Mutex::new(HashMap::new()),
+            // Per-address throttle of password attempts: 10 a minute.
+            signin_ip_limiter: Limiter::new(10, 60),
+            delivery: options.delivery,
+            webauthn: options.webauthn,
+            secure_cookies: options.secure_cookies,
         };
         (Arc::new(state), task)
     }
@@ -137,8 +168,100 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .nest("/santaba/rest", api)
+        .merge(signin_routes(state.clone()))
         .fallback(routes::not_found)
         .with_state(state)
+}
+
+/// Sign-in, enrolment, account and sign-in administration: JSON under `/api`, pages at the
+/// root. Each group sits behind the session gate for the session states it admits.
+fn signin_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    use axum::middleware::from_fn_with_state as mw;
+    use axum::routing::{delete, post, put};
+    use signin::{admin, api, gate, pages};
+    let open = Router::new()
+        .route("/api/auth/login", post(api::login))
+        .route("/login", get(pages::login_page).post(pages::login_submit));
+    let factor = Router::new()
+        .route("/api/auth/factor", post(api::factor))
+        .route("/api/auth/challenge", post(api::challenge))
+        .route(
+            "/api/auth/webauthn/options",
+            post(api::webauthn_signin_options),
+        )
+        .route_layer(mw(state.clone(), gate::api_factor));
+    let factor_pages = Router::new()
+        .route(
+            "/login/factor",
+            get(pages::factor_get).post(pages::factor_post),
+        )
+        .route("/login/factor/send", post(pages::factor_send))
+        .route_layer(mw(state.clone(), gate::page_factor));
+    let any = Router::new()
+        .route("/api/auth/logout", post(api::logout))
+        .route_layer(mw(state.clone(), gate::api_any));
+    let any_pages = Router::new()
+        .route("/logout", post(pages::logout))
+        .route_layer(mw(state.clone(), gate::page_any));
+    let password = Router::new()
+        .route("/api/auth/password", post(api::password))
+        .route_layer(mw(state.clone(), gate::api_password));
+    let password_pages = Router::new()
+        .route(
+            "/account/password",
+            get(pages::password_get).post(pages::password_post),
+        )
+        .route_layer(mw(state.clone(), gate::page_password));
+    let enrol = Router::new()
+        .route("/api/me", get(api::me))
+        .route("/api/me/factors/totp", post(api::enrol_totp))
+        .route("/api/me/factors/delivery", post(api::enrol_delivery))
+        .route("/api/me/factors/{id}/confirm", post(api::confirm))
+        .route("/api/me/factors/{id}", delete(api::remove))
+        .route(
+            "/api/me/factors/webauthn/options",
+            post(api::webauthn_register_options),
+        )
+        .route("/api/me/factors/webauthn", post(api::webauthn_register))
+        .route_layer(mw(state.clone(), gate::api_enrol));
+    let enrol_pages = Router::new()
+        .route("/enrol", get(pages::enrol_get))
+        .route("/enrol/totp", post(pages::enrol_totp))
+        .route("/enrol/delivery", post(pages::enrol_delivery))
+        .route("/enrol/confirm", post(pages::enrol_confirm))
+        .route("/enrol/webauthn", post(pages::enrol_webauthn))
+        .route_layer(mw(state.clone(), gate::page_enrol));
+    let active = Router::new()
+        .route("/api/me/recovery-codes", post(api::recovery_codes))
+        .route("/api/admin/two-factor", get(admin::list))
+        .route("/api/admin/users/{id}/two-factor/reset", post(admin::reset))
+        .route(
+            "/api/admin/users/{id}/two-factor/deadline",
+            put(admin::deadline),
+        )
+        .route(
+            "/api/admin/support-access",
+            post(admin::open_support).delete(admin::close_support),
+        )
+        .route(
+            "/api/admin/settings",
+            get(admin::get_settings).put(admin::put_settings),
+        )
+        .route_layer(mw(state.clone(), gate::api_active));
+    let active_pages = Router::new()
+        .route("/", get(pages::home))
+        .route("/account", get(pages::account))
+        .route_layer(mw(state, gate::page_active));
+    open.merge(factor)
+        .merge(factor_pages)
+        .merge(any)
+        .merge(any_pages)
+        .merge(password)
+        .merge(password_pages)
+        .merge(enrol)
+        .merge(enrol_pages)
+        .merge(active)
+        .merge(active_pages)
 }
 
 /// Where the portal keeps its data.
@@ -241,10 +364,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// TLS certificate and key (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Rate limits.
-    pub limits: RateLimits,
-    /// Trusted proxies.
-    pub trusted_proxies: Vec<IpNet>,
+    /// Everything else.
+    pub options: AppOptions,
 }
 
 /// Errors serving.
@@ -261,7 +382,7 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then finishes in-flight requests (up to 10 s) and
 /// drains the audit writer.
 pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
-    let (state, audit_task) = AppState::new(portal, cfg.limits, cfg.trusted_proxies.clone());
+    let (state, audit_task) = AppState::new(portal, cfg.options.clone());
     let router = app(state.clone());
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();

@@ -89,6 +89,12 @@ impl Actor {
 
     /// An audit event by this actor.
     pub fn event(&self, now_ms: i64, action: &str, description: String) -> AuditEvent {
+        // Everything the built-in support account does is marked as support access.
+        let description = if self.username == palisade_store::SUPPORT_USERNAME {
+            format!("[support access] {description}")
+        } else {
+            description
+        };
         AuditEvent {
             happened_on_ms: now_ms,
             username: self.username.clone(),

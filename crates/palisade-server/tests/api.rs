@@ -87,7 +87,14 @@ async fn harness(limits: RateLimits, trusted: Vec<ipnet::IpNet>) -> Harness {
     let created = tokens::create(&portal, &cli, user.id, TokenRequest::default())
         .await
         .unwrap();
-    let (state, _task) = AppState::new(portal, limits, trusted);
+    let (state, _task) = AppState::new(
+        portal,
+        palisade_server::AppOptions {
+            limits,
+            trusted_proxies: trusted,
+            ..Default::default()
+        },
+    );
     Harness {
         state,
         clock,

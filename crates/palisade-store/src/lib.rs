@@ -22,9 +22,14 @@
 
 mod records;
 pub mod schema;
+mod signin;
+mod signin_records;
 mod sql;
+mod sql_signin;
 
 pub use records::*;
+pub use signin::SigninStore;
+pub use signin_records::*;
 pub use sql::{open, SqlStore};
 
 use async_trait::async_trait;
@@ -77,7 +82,7 @@ pub type DynStore = Arc<dyn Store>;
 
 /// The storage interface of the portal.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SigninStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

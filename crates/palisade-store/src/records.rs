@@ -52,11 +52,21 @@ pub struct UserRecord {
     pub created_by: String,
     /// Last sign-in, epoch ms.
     pub last_login_on: Option<i64>,
+    /// `local` (password) or `sso` (signs in through an identity provider).
+    pub auth_source: String,
+    /// Per-user two-factor enrolment deadline, overriding the computed one, epoch ms.
+    pub mfa_deadline: Option<i64>,
+    /// The support account is enabled until then, epoch ms.
+    pub support_until: Option<i64>,
     /// Role ids held.
     pub role_ids: Vec<i64>,
 }
 
 impl UserRecord {
+    /// Whether the user signs in through single sign-on.
+    pub fn is_sso(&self) -> bool {
+        self.auth_source == "sso"
+    }
     /// Whether this is the built-in support account.
     pub fn is_support(&self) -> bool {
         self.builtin.as_deref() == Some(BUILTIN_SUPPORT)
@@ -104,6 +114,8 @@ pub struct NewUser {
     pub created_by: String,
     /// Creation time, epoch ms.
     pub created_on: i64,
+    /// `local` or `sso`; empty means `local`.
+    pub auth_source: String,
     /// Roles.
     pub role_ids: Vec<i64>,
 }
@@ -141,6 +153,12 @@ pub struct UserChange {
     pub contact_method: Option<String>,
     /// New role set.
     pub role_ids: Option<Vec<i64>>,
+    /// New per-user enrolment deadline (`Some(None)` clears it).
+    pub mfa_deadline: Option<Option<i64>>,
+    /// New support window end (`Some(None)` closes it).
+    pub support_until: Option<Option<i64>>,
+    /// Record a sign-in at this time.
+    pub last_login_on: Option<i64>,
 }
 
 /// A role.

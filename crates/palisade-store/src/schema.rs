@@ -21,10 +21,11 @@ pub struct Migration {
 }
 
 /// All migrations, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users, roles, API tokens, audit log, settings",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users, roles, API tokens, audit log, settings",
+        sql: r#"
 CREATE TABLE users (
     id {ID},
     username TEXT NOT NULL,
@@ -106,7 +107,86 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 )
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description:
+            "sign-in: sessions, second factors, recovery codes, challenges, lockout, SSO identities",
+        sql: r#"
+ALTER TABLE users ADD COLUMN auth_source TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE users ADD COLUMN mfa_deadline BIGINT;
+ALTER TABLE users ADD COLUMN support_until BIGINT;
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    auth_method TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    expires_on BIGINT NOT NULL,
+    factor_verified_on BIGINT,
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE factors (
+    id {ID},
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    secret_enc TEXT,
+    data TEXT NOT NULL DEFAULT '{}',
+    confirmed BIGINT NOT NULL DEFAULT 0,
+    last_used_step BIGINT,
+    created_on BIGINT NOT NULL,
+    last_used_on BIGINT
+);
+CREATE INDEX factors_user ON factors(user_id);
+CREATE TABLE recovery_codes (
+    id {ID},
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    used_on BIGINT
+);
+CREATE INDEX recovery_codes_user ON recovery_codes(user_id);
+CREATE TABLE challenges (
+    id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    session_hash TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    factor_id BIGINT,
+    code_hash TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    expires_on BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX challenges_user ON challenges(user_id);
+CREATE TABLE login_state (
+    user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    failures BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT,
+    lock_count BIGINT NOT NULL DEFAULT 0,
+    sends TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE sso_identities (
+    idp TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    amr TEXT NOT NULL DEFAULT '[]',
+    last_login_on BIGINT,
+    PRIMARY KEY (idp, subject)
+);
+CREATE TABLE saml_replay (
+    assertion_id TEXT PRIMARY KEY,
+    expires_on BIGINT NOT NULL
+)
+"#,
+    },
+];
 
 /// The statements of a migration for a backend.
 pub fn statements(m: &Migration, backend: Backend) -> Vec<String> {

@@ -70,7 +70,7 @@ fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
@@ -78,7 +78,7 @@ fn key_of(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-const USER_COLUMNS: &str = "id, username, email, first_name, last_name, phone, note, status, apionly, password_hash, force_password_change, builtin, timezone, sms_email, sms_email_format, contact_method, created_on, created_by, last_login_on";
+const USER_COLUMNS: &str = "id, username, email, first_name, last_name, phone, note, status, apionly, password_hash, force_password_change, builtin, timezone, sms_email, sms_email_format, contact_method, created_on, created_by, last_login_on, auth_source, mfa_deadline, support_until";
 const ROLE_COLUMNS: &str =
     "id, name, description, privileges, builtin, two_fa_required, created_on";
 const TOKEN_COLUMNS: &str = "id, user_id, kind, access_id, access_key_enc, bearer_hash, status, note, created_on, created_by, expires_on, last_used_on, last_auth_ip, recent_ips";
@@ -105,6 +105,9 @@ fn user_from_row(r: &AnyRow) -> StoreResult<UserRecord> {
         created_on: r.try_get("created_on")?,
         created_by: r.try_get("created_by")?,
         last_login_on: r.try_get("last_login_on")?,
+        auth_source: r.try_get("auth_source")?,
+        mfa_deadline: r.try_get("mfa_deadline")?,
+        support_until: r.try_get("support_until")?,
         role_ids: Vec::new(),
     })
 }
@@ -236,7 +239,11 @@ impl SqlStore {
 
     /// Begins a mutating transaction: locks the audit chain head first, which serialises
     /// writers (also across portal instances on PostgreSQL).
-    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
             .execute(&mut *tx)
@@ -244,7 +251,11 @@ impl SqlStore {
         Ok(tx)
     }
 
-    async fn append_in(&self, conn: &mut AnyConnection, events: &[AuditEvent]) -> StoreResult<()> {
+    pub(crate) async fn append_in(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[AuditEvent],
+    ) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -481,7 +492,7 @@ impl Store for SqlStore {
             let _ = admin_id;
         }
         let row = sqlx::query(
-            "INSERT INTO users (username, username_key, email, first_name, last_name, phone, note, status, apionly, password_hash, force_password_change, builtin, timezone, sms_email, sms_email_format, contact_method, created_on, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+            "INSERT INTO users (username, username_key, email, first_name, last_name, phone, note, status, apionly, password_hash, force_password_change, builtin, timezone, sms_email, sms_email_format, contact_method, created_on, created_by, auth_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
         )
         .bind(&new.username)
         .bind(key_of(&new.username))
@@ -501,6 +512,7 @@ impl Store for SqlStore {
         .bind(&new.contact_method)
         .bind(new.created_on)
         .bind(&new.created_by)
+        .bind(if new.auth_source.is_empty() { "local" } else { new.auth_source.as_str() })
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| map_unique(e, || format!("user `{}`", new.username)))?;
@@ -544,7 +556,7 @@ impl Store for SqlStore {
             None => user.password_hash.clone(),
         };
         sqlx::query(
-            "UPDATE users SET username = $1, username_key = $2, email = $3, first_name = $4, last_name = $5, phone = $6, note = $7, status = $8, apionly = $9, password_hash = $10, force_password_change = $11, timezone = $12, sms_email = $13, sms_email_format = $14, contact_method = $15 WHERE id = $16",
+            "UPDATE users SET username = $1, username_key = $2, email = $3, first_name = $4, last_name = $5, phone = $6, note = $7, status = $8, apionly = $9, password_hash = $10, force_password_change = $11, timezone = $12, sms_email = $13, sms_email_format = $14, contact_method = $15, mfa_deadline = $16, support_until = $17, last_login_on = $18 WHERE id = $19",
         )
         .bind(&username)
         .bind(key_of(&username))
@@ -561,6 +573,9 @@ impl Store for SqlStore {
         .bind(change.sms_email.as_ref().unwrap_or(&user.sms_email))
         .bind(change.sms_email_format.as_ref().unwrap_or(&user.sms_email_format))
         .bind(change.contact_method.as_ref().unwrap_or(&user.contact_method))
+        .bind(change.mfa_deadline.unwrap_or(user.mfa_deadline))
+        .bind(change.support_until.unwrap_or(user.support_until))
+        .bind(change.last_login_on.or(user.last_login_on))
         .bind(id)
         .execute(&mut *tx)
         .await

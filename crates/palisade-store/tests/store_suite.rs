@@ -373,6 +373,7 @@ fn new_user(name: &str, roles: &[i64]) -> NewUser {
         contact_method: "smsemail".into(),
         created_by: "store-suite".into(),
         created_on: 1_700_000_000_123,
+        auth_source: "local".into(),
         role_ids: roles.to_vec(),
     }
 }
@@ -401,6 +402,9 @@ fn expected_user(id: i64, n: &NewUser) -> UserRecord {
         created_on: n.created_on,
         created_by: n.created_by.clone(),
         last_login_on: None,
+        auth_source: "local".into(),
+        mfa_deadline: None,
+        support_until: None,
         role_ids,
     }
 }
@@ -742,6 +746,9 @@ async fn case_users_crud(h: Harness) {
         sms_email_format: Some("sms".into()),
         contact_method: Some("email".into()),
         role_ids: Some(vec![r2.id]),
+        mfa_deadline: Some(Some(1_800_000_000_000)),
+        support_until: None,
+        last_login_on: Some(1_700_000_000_999),
     };
     let updated = ok_step!(s, "user.update", |e| s.update_user(alice.id, change, e));
     let expected = UserRecord {
@@ -763,7 +770,10 @@ async fn case_users_crud(h: Harness) {
         contact_method: "email".into(),
         created_on: alice.created_on,
         created_by: alice.created_by.clone(),
-        last_login_on: None,
+        last_login_on: Some(1_700_000_000_999),
+        auth_source: "local".into(),
+        mfa_deadline: Some(1_800_000_000_000),
+        support_until: None,
         role_ids: vec![r2.id],
     };
     assert_eq!(updated, expected);

@@ -45,6 +45,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(modes::audit::Command),
+    /// Portal settings (two-factor deadline and grace, SSO restriction, ...).
+    #[command(subcommand)]
+    Settings(modes::settings::Command),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             Command::Role(c) => modes::role::run(&store, c).await,
             Command::Token(c) => modes::token::run(&store, c).await,
             Command::Audit(c) => modes::audit::run(&store, c).await,
+            Command::Settings(c) => modes::settings::run(&store, c).await,
         }
     });
     match result {

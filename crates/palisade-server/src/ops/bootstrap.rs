@@ -97,6 +97,20 @@ pub async fn run(portal: &Portal) -> Result<Bootstrapped, ApiError> {
         };
         ignore_conflict(portal.store.create_user(new, audit).await)?;
     }
+    if portal
+        .store
+        .get_setting("mfa.enforcement_date")
+        .await?
+        .is_none()
+    {
+        // A new portal enforces two-factor from its first day: every local user gets their
+        // grace period from creation. Operators see and can change it (`palisade settings`).
+        let today = crate::wire::utc_text(portal.now())
+            .chars()
+            .take(10)
+            .collect::<String>();
+        crate::settings::set(portal, &actor, "mfa.enforcement_date", &today).await?;
+    }
     let mut out = Bootstrapped::default();
     let roles = portal.store.list_roles().await?;
     let Some(admin_role) = roles.iter().find(|r| r.is_administrator()) else {

@@ -110,6 +110,7 @@ pub async fn create(
         contact_method: req.contact_method.unwrap_or_else(|| "email".into()),
         created_by: actor.username.clone(),
         created_on: portal.now(),
+        auth_source: "local".into(),
         role_ids: role_ids.clone(),
     };
     let kind = if apionly { "API-only user" } else { "user" };

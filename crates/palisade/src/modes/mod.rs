@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod role;
 pub mod serve;
+pub mod settings;
 pub mod token;
 pub mod user;
 

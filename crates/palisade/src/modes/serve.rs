@@ -2,7 +2,7 @@
 
 use clap::Args as ClapArgs;
 use ipnet::IpNet;
-use palisade_server::{RateLimits, ServeConfig, StoreConfig};
+use palisade_server::{AppOptions, RateLimits, ServeConfig, StoreConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,10 +31,17 @@ pub struct Args {
     /// Rate-limit window in seconds.
     #[arg(long, default_value_t = 60)]
     rate_limit_window_secs: u64,
+    /// Configuration file (TOML): public URL, email and SMS/voice delivery.
+    #[arg(long, env = "PALISADE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 /// Runs the server.
 pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => palisade_server::config::RawConfig::load(path)?.validate()?,
+        None => palisade_server::config::Config::default(),
+    };
     let (portal, first) = palisade_server::open_portal(store).await?;
     if let Some(pw) = first {
         println!(
@@ -43,15 +50,26 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             pw.expose()
         );
     }
+    let tls = args.tls_cert.zip(args.tls_key);
+    let secure_cookies = tls.is_some()
+        || config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
     let cfg = ServeConfig {
         listen: args.listen,
-        tls: args.tls_cert.zip(args.tls_key),
-        limits: RateLimits {
-            per_token: args.token_rate_limit,
-            per_ip: args.ip_rate_limit,
-            window_secs: args.rate_limit_window_secs,
+        tls,
+        options: AppOptions {
+            limits: RateLimits {
+                per_token: args.token_rate_limit,
+                per_ip: args.ip_rate_limit,
+                window_secs: args.rate_limit_window_secs,
+            },
+            trusted_proxies: args.trusted_proxies,
+            delivery: config.delivery,
+            webauthn: config.webauthn,
+            secure_cookies,
         },
-        trusted_proxies: args.trusted_proxies,
     };
     palisade_server::serve(portal, cfg).await?;
     Ok(ExitCode::SUCCESS)
