@@ -38,6 +38,62 @@ pub struct RawConfig {
     pub smtp: Option<RawSmtp>,
     /// SMS and voice delivery.
     pub phone: Option<RawPhone>,
+    /// OpenID Connect identity providers.
+    #[serde(default)]
+    pub oidc: Vec<RawOidc>,
+    /// SAML 2.0 identity providers.
+    #[serde(default)]
+    pub saml: Vec<RawSaml>,
+}
+
+/// `[[saml]]`: a SAML 2.0 identity provider (signed assertions only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSaml {
+    /// Palisade's name for it (URLs under `/sso/saml/<name>/`).
+    pub name: String,
+    /// The IdP's entity id (the `Issuer` of its assertions).
+    pub idp_entity_id: String,
+    /// The IdP's single sign-on URL (HTTP-Redirect binding).
+    pub idp_sso_url: String,
+    /// PEM file with the IdP's signing certificate(s).
+    pub idp_certificate_file: PathBuf,
+    /// Roles of users created at their first sign-in (default `readonly`).
+    #[serde(default = "default_roles")]
+    pub default_roles: Vec<String>,
+    /// Create a Palisade user at the first sign-in of an unknown subject (default true).
+    #[serde(default = "yes")]
+    pub auto_create: bool,
+}
+
+/// `[[oidc]]`: an OpenID Connect identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    /// Palisade's name for it (in URLs: `/sso/oidc/<name>/login`).
+    pub name: String,
+    /// Issuer URL (its `/.well-known/openid-configuration` is read at first use).
+    pub issuer: String,
+    /// Client id registered at the IdP.
+    pub client_id: String,
+    /// File holding the client secret (confidential clients).
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes (default `openid email profile`).
+    pub scopes: Option<Vec<String>>,
+    /// Roles of users created at their first sign-in (default `readonly`).
+    #[serde(default = "default_roles")]
+    pub default_roles: Vec<String>,
+    /// Create a Palisade user at the first sign-in of an unknown subject (default true).
+    #[serde(default = "yes")]
+    pub auto_create: bool,
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["readonly".into()]
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[smtp]`.
@@ -95,6 +151,8 @@ pub struct Config {
     pub webauthn: Option<palisade_webauthn::RelyingParty>,
     /// The public URL.
     pub public_url: Option<String>,
+    /// Single sign-on providers.
+    pub sso: crate::signin::sso::Providers,
 }
 
 fn read_secret(path: &Path) -> Result<Secret<String>, ConfigError> {
@@ -175,10 +233,83 @@ impl RawConfig {
             }
             None => None,
         };
+        let mut sso = crate::signin::sso::Providers::default();
+        for o in self.oidc {
+            let base = self.public_url.as_deref().ok_or_else(|| {
+                ConfigError::Invalid(
+                    "[[oidc]] needs public_url (the redirect URI is built from it)".into(),
+                )
+            })?;
+            if o.name.is_empty()
+                || !o
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[[oidc]] name `{}` must be letters, digits, - and _",
+                    o.name
+                )));
+            }
+            let secret = o
+                .client_secret_file
+                .as_deref()
+                .map(read_secret)
+                .transpose()?;
+            let redirect = format!(
+                "{}/sso/oidc/{}/callback",
+                base.trim_end_matches('/'),
+                o.name
+            );
+            let mut c = palisade_oidc::OidcConfig::new(
+                o.name.clone(),
+                o.issuer,
+                o.client_id,
+                secret,
+                redirect,
+            );
+            if let Some(scopes) = o.scopes {
+                c.scopes = scopes;
+            }
+            sso.add_oidc(c, o.default_roles, o.auto_create);
+        }
+        for s in self.saml {
+            let base = self.public_url.as_deref().ok_or_else(|| {
+                ConfigError::Invalid(
+                    "[[saml]] needs public_url (the service provider URLs are built from it)"
+                        .into(),
+                )
+            })?;
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[[saml]] name `{}` must be letters, digits, - and _",
+                    s.name
+                )));
+            }
+            let pem = std::fs::read_to_string(&s.idp_certificate_file)
+                .map_err(|e| ConfigError::Io(s.idp_certificate_file.clone(), e))?;
+            let certs = palisade_saml::pem_certificates(&pem)
+                .map_err(|e| ConfigError::Invalid(format!("[[saml]] {}: {e}", s.name)))?;
+            let root = format!("{}/sso/saml/{}", base.trim_end_matches('/'), s.name);
+            let sp = palisade_saml::SpConfig::new(
+                format!("{root}/metadata"),
+                format!("{root}/acs"),
+                s.idp_entity_id,
+                s.idp_sso_url,
+                certs,
+            );
+            sso.add_saml(s.name, sp, s.default_roles, s.auto_create);
+        }
         Ok(Config {
             delivery,
             webauthn,
             public_url: self.public_url,
+            sso,
         })
     }
 }

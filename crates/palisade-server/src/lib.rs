@@ -63,6 +63,8 @@ pub struct AppState {
     pub webauthn: Option<palisade_webauthn::RelyingParty>,
     /// Cookies are `Secure` and `__Host-` (the portal is served over TLS).
     pub secure_cookies: bool,
+    /// Single sign-on providers.
+    pub sso: signin::sso::Providers,
 }
 
 /// Options of the HTTP server beyond the portal itself.
@@ -78,6 +80,8 @@ pub struct AppOptions {
     pub webauthn: Option<palisade_webauthn::RelyingParty>,
     /// Served over TLS.
     pub secure_cookies: bool,
+    /// Single sign-on providers.
+    pub sso: signin::sso::Providers,
 }
 
 /// Rate limits.
@@ -121,6 +125,7 @@ impl AppState {
             delivery: options.delivery,
             webauthn: options.webauthn,
             secure_cookies: options.secure_cookies,
+            sso: options.sso,
         };
         (Arc::new(state), task)
     }
@@ -181,6 +186,11 @@ fn signin_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     use signin::{admin, api, gate, pages};
     let open = Router::new()
         .route("/api/auth/login", post(api::login))
+        .route("/sso/oidc/{name}/login", get(signin::sso::oidc_login))
+        .route("/sso/oidc/{name}/callback", get(signin::sso::oidc_callback))
+        .route("/sso/saml/{name}/metadata", get(signin::sso::saml_metadata))
+        .route("/sso/saml/{name}/login", get(signin::sso::saml_login))
+        .route("/sso/saml/{name}/acs", post(signin::sso::saml_acs))
         .route("/login", get(pages::login_page).post(pages::login_submit));
     let factor = Router::new()
         .route("/api/auth/factor", post(api::factor))

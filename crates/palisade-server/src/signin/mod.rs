@@ -17,6 +17,7 @@ pub mod flow;
 pub mod gate;
 pub mod pages;
 pub mod session;
+pub mod sso;
 
 use crate::portal::Portal;
 use palisade_core::mfa::{self, MfaInput, Requirement, UserKind};

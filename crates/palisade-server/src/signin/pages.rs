@@ -94,7 +94,9 @@ fn csrf_ok(caller: &SessionCaller, presented: &str) -> Result<(), ApiError> {
     }
 }
 
-fn login_form(error: Option<&str>) -> Response {
+fn login_form(state: &AppState, error: Option<&str>) -> Response {
+    let oidc = state.sso.oidc_names();
+    let saml = state.sso.saml_names();
     page(
         "Sign in",
         None,
@@ -110,14 +112,22 @@ fn login_form(error: Option<&str>) -> Response {
                     button type="submit" id="sign-in" { "Sign in" }
                 }
             }
-            p.muted { "Single sign-on users: use your organisation's sign-in link." }
+            @if !oidc.is_empty() || !saml.is_empty() {
+                div.card {
+                    h2 { "Single sign-on" }
+                    ul {
+                        @for n in &oidc { li { a href={"/sso/oidc/" (n) "/login"} id={"sso-oidc-" (n)} { "Sign in with " (n) } } }
+                        @for n in &saml { li { a href={"/sso/saml/" (n) "/login"} id={"sso-saml-" (n)} { "Sign in with " (n) " (SAML)" } } }
+                    }
+                }
+            }
         },
     )
 }
 
 /// `GET /login`.
-pub async fn login_page() -> Response {
-    login_form(None)
+pub async fn login_page(State(state): State<Arc<AppState>>) -> Response {
+    login_form(&state, None)
 }
 
 /// The login form.
@@ -141,7 +151,7 @@ pub async fn login_submit(
     match flow::password_step(&state, &f.username, &f.password, &origin).await {
         Ok(started) => redirect_with_cookie(&state, next_page(started.session.state), &started.id),
         Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => e.into_response(),
-        Err(e) => login_form(Some(&message(&e))),
+        Err(e) => login_form(&state, Some(&message(&e))),
     }
 }
 
@@ -296,7 +306,7 @@ pub async fn factor_post(
     match flow::factor_step(&state, &caller.session, &input).await {
         Ok((id, s)) => Ok(redirect_with_cookie(&state, next_page(s.state), &id)),
         Err(ApiError::Unauthenticated(m)) if m.contains("sign in again") => {
-            Ok(login_form(Some(&m)))
+            Ok(login_form(&state, Some(&m)))
         }
         Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => Err(e),
         Err(e) => {
@@ -308,7 +318,7 @@ pub async fn factor_post(
                 .await?
             {
                 Some(_) => factor_page(&state, &caller, Some(&message(&e)), None).await,
-                None => Ok(login_form(Some(&message(&e)))),
+                None => Ok(login_form(&state, Some(&message(&e)))),
             }
         }
     }

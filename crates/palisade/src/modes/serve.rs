@@ -69,6 +69,7 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             delivery: config.delivery,
             webauthn: config.webauthn,
             secure_cookies,
+            sso: config.sso,
         },
     };
     palisade_server::serve(portal, cfg).await?;
