@@ -239,6 +239,10 @@ class Rest:
         body_text = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
         hdrs = {"X-version": "3", "Accept": "application/json", "Content-Type": "application/json"}
         tok = self.token if token is _NO_BODY else token
+        clock = getattr(self.server, "clock", None)
+        if epoch_ms is None and clock is not None:
+            # The server runs on a shifted clock (see signin_harness.FakeClock): sign with its time.
+            epoch_ms = str(int(clock.now() * 1000))
         if authorization is not None:
             hdrs["Authorization"] = authorization
         elif tok is not None:
@@ -464,6 +468,8 @@ class Server:
         self.stdout_path = store.data_dir.parent / f"{store.data_dir.name}-serve{n}.stdout"
         self.stderr_path = store.data_dir.parent / f"{store.data_dir.name}-serve{n}.stderr"
         self.returncode: int | None = None
+        # A signin_harness.FakeClock when the server runs on a shifted wall clock, else None.
+        self.clock: Any = None
 
     @property
     def scheme(self) -> str:

@@ -36,7 +36,7 @@ pub fn role(r: &RoleRecord, user_count: i64) -> Value {
 }
 
 /// A user, with its roles in full and a summary of its tokens (no secrets).
-pub fn user(u: &UserRecord, roles: &[RoleRecord], tokens: &[TokenRecord]) -> Value {
+pub fn user(u: &UserRecord, roles: &[RoleRecord], tokens: &[TokenRecord], two_fa: bool) -> Value {
     let held: Vec<Value> = roles
         .iter()
         .filter(|r| u.role_ids.contains(&r.id))
@@ -59,7 +59,8 @@ pub fn user(u: &UserRecord, roles: &[RoleRecord], tokens: &[TokenRecord]) -> Val
         "apionly": u.apionly,
         "userType": if u.apionly { "apiOnly" } else { "normal" },
         "roles": held,
-        "twoFAEnabled": false,
+        "twoFAEnabled": two_fa,
+        "authSource": u.auth_source,
         "forcePasswordChange": u.force_password_change,
         "timezone": u.timezone,
         "smsEmail": u.sms_email,

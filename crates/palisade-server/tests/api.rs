@@ -4,31 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use palisade_core::lmv1;
 use palisade_server::ops::tokens::{self, TokenRequest};
 use palisade_server::portal::{Actor, Clock, Portal};
-use palisade_server::{app, AppState, RateLimits, StoreConfig};
+use palisade_server::{AppState, RateLimits};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tower::ServiceExt;
-
-struct TestClock(AtomicI64);
-impl Clock for TestClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 struct Harness {
     state: Arc<AppState>,
-    clock: Arc<TestClock>,
+    clock: Arc<common::TestClock>,
     dir: std::path::PathBuf,
+    _tmp: common::TempDir,
     access_id: String,
     access_key: String,
     owner_id: i64,
@@ -36,33 +28,9 @@ struct Harness {
     role_id: i64,
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-static N: AtomicI64 = AtomicI64::new(0);
-
 async fn harness(limits: RateLimits, trusted: Vec<ipnet::IpNet>) -> Harness {
-    let dir = std::env::temp_dir().join(format!(
-        "palisade-api-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    let cfg = StoreConfig {
-        data_dir: dir.clone(),
-        database_url: None,
-        master_key_file: None,
-    };
-    let (mut portal, first) = palisade_server::open_portal(&cfg).await.unwrap();
-    assert!(
-        first.is_some(),
-        "a fresh portal creates its first administrator"
-    );
-    let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
-    portal.clock = clock.clone();
+    let (portal, clock, tmp) = common::temp_portal("api").await;
+    let dir = tmp.0.clone();
     let cli = Actor::cli();
     let role = palisade_server::ops::roles::create_checked(
         &portal,
@@ -99,6 +67,7 @@ async fn harness(limits: RateLimits, trusted: Vec<ipnet::IpNet>) -> Harness {
         state,
         clock,
         dir,
+        _tmp: tmp,
         access_id: created.record.access_id.clone(),
         access_key: created.secret.expose().clone(),
         owner_id: user.id,
@@ -117,19 +86,7 @@ impl Harness {
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut req = req;
-        req.extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        let resp = app(self.state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, headers, body)
+        common::send(&self.state, req).await
     }
 
     fn signed(&self, method: &str, path: &str, body: &str, epoch: i64) -> Request<Body> {

@@ -259,7 +259,15 @@ pub async fn update(
             }
         ),
     );
-    Ok(portal.store.update_user(id, change, audit).await?)
+    let ends_sessions = changed
+        .iter()
+        .any(|c| matches!(*c, "password" | "roles" | "status" | "apionly" | "username"));
+    let user = portal.store.update_user(id, change, audit).await?;
+    if ends_sessions {
+        // A password, role or status change ends every session of the user.
+        portal.store.delete_user_sessions(id).await?;
+    }
+    Ok(user)
 }
 
 /// Deletes a user and its tokens.

@@ -19,7 +19,8 @@ const WRITE: Need = Need::Setting(SettingObject::UserAccess, Level::Write);
 async fn render(state: &AppState, user: &palisade_store::UserRecord) -> Result<Value, ApiError> {
     let roles = state.portal.store.list_roles().await?;
     let tokens = state.portal.store.list_tokens(Some(user.id)).await?;
-    Ok(wire::user(user, &roles, &tokens))
+    let two_fa = crate::signin::has_factor(&state.portal, user.id).await?;
+    Ok(wire::user(user, &roles, &tokens, two_fa))
 }
 
 /// Refuses role assignments that would hand out privileges the caller does not hold.
@@ -49,9 +50,26 @@ pub async fn list(
     let users = state.portal.store.list_users().await?;
     let roles = state.portal.store.list_roles().await?;
     let tokens = state.portal.store.list_tokens(None).await?;
+    let with_factors = state.portal.store.users_with_factors().await?;
+    // LogicMonitor's `filterGroupString`: a substring of the first or last name, username,
+    // a role name or the status.
+    let group = params
+        .get("filterGroupString")
+        .map(str::to_lowercase)
+        .filter(|g| !g.is_empty());
+    let matches_group = |u: &palisade_store::UserRecord| {
+        let Some(g) = &group else { return true };
+        [&u.first_name, &u.last_name, &u.username, &u.status]
+            .iter()
+            .any(|f| f.to_lowercase().contains(g.as_str()))
+            || roles
+                .iter()
+                .any(|r| u.role_ids.contains(&r.id) && r.name.to_lowercase().contains(g.as_str()))
+    };
     let items = users
         .iter()
-        .map(|u| wire::user(u, &roles, &tokens))
+        .filter(|u| matches_group(u))
+        .map(|u| wire::user(u, &roles, &tokens, with_factors.contains(&u.id)))
         .collect();
     params.list(items, wire::ADMIN_REQUIRED)
 }

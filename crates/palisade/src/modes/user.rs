@@ -64,6 +64,6 @@ pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> 
     };
     let user = palisade_server::ops::users::create(&portal, &Actor::cli(), req).await?;
     let all_roles = portal.store.list_roles().await?;
-    super::print(&palisade_server::wire::user(&user, &all_roles, &[]));
+    super::print(&palisade_server::wire::user(&user, &all_roles, &[], false));
     Ok(ExitCode::SUCCESS)
 }
