@@ -203,31 +203,28 @@ pub async fn oidc_callback(
         user_agent: origin.user_agent.clone(),
         ..Default::default()
     };
-    let fail = |why: String| {
-        let event = actor.event(
-            state.portal.now(),
-            "signin.sso_failure",
-            format!("OIDC sign-in through {name} failed: {why}"),
-        );
-        let audit = state.audit.clone();
-        async move {
-            if !audit.record(event).await {
-                return ApiError::Unavailable;
-            }
-            ApiError::Unauthenticated(format!("single sign-on failed: {why}"))
-        }
-    };
     if let Some(e) = q.error {
         let e: String = e
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        return Err(fail(format!("the identity provider answered `{e}`")).await);
+        return Err(sso_failure(
+            &state,
+            &actor,
+            "OIDC",
+            &name,
+            format!("the identity provider answered `{e}`"),
+        )
+        .await);
     }
     let p = provider(&state, &name)?;
     let Some(cookie) = read_cookie(&headers) else {
-        return Err(fail(
+        return Err(sso_failure(
+            &state,
+            &actor,
+            "OIDC",
+            &name,
             "the sign-in round trip expired or was started elsewhere; start again".into(),
         )
         .await);
@@ -241,10 +238,26 @@ pub async fn oidc_callback(
         .and_then(|p| serde_json::from_slice(p.expose()).ok())
     {
         Some(t) => t,
-        None => return Err(fail("the sign-in round trip is not valid; start again".into()).await),
+        None => {
+            return Err(sso_failure(
+                &state,
+                &actor,
+                "OIDC",
+                &name,
+                "the sign-in round trip is not valid; start again".into(),
+            )
+            .await)
+        }
     };
     if trip.provider != name || state.portal.now() - trip.started_ms > ROUND_TRIP_MS {
-        return Err(fail("the sign-in round trip expired; start again".into()).await);
+        return Err(sso_failure(
+            &state,
+            &actor,
+            "OIDC",
+            &name,
+            "the sign-in round trip expired; start again".into(),
+        )
+        .await);
     }
     let pending: palisade_oidc::PendingLogin =
         serde_json::from_value(trip.pending).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -259,7 +272,7 @@ pub async fn oidc_callback(
         .await
     {
         Ok(i) => i,
-        Err(e) => return Err(fail(e.to_string()).await),
+        Err(e) => return Err(sso_failure(&state, &actor, "OIDC", &name, e.to_string()).await),
     };
     let display = identity
         .preferred_username
@@ -279,49 +292,22 @@ pub async fn oidc_callback(
     .await
     {
         Ok(u) => u,
-        Err(e) => return Err(fail(e.to_string()).await),
+        Err(e) => return Err(sso_failure(&state, &actor, "OIDC", &name, e.to_string()).await),
     };
-    let (id, _) = session::start(
-        &state.portal,
-        user.id,
-        SessionState::Active,
+    let amr = if identity.amr.is_empty() {
+        "not reported".to_string()
+    } else {
+        identity.amr.join(",")
+    };
+    signed_in(
+        &state,
+        &user,
         &format!("oidc:{name}"),
-        &origin.ip,
-        &origin.user_agent,
+        &origin,
+        format!("OIDC provider {name} (amr: {amr})"),
         true,
     )
-    .await?;
-    let uactor = Actor {
-        username: user.username.clone(),
-        user_id: Some(user.id),
-        ip: origin.ip.clone(),
-        user_agent: origin.user_agent.clone(),
-        ..Default::default()
-    };
-    let event = uactor.event(
-        state.portal.now(),
-        "signin.sso",
-        format!(
-            "Signed in {} through OIDC provider {name} (amr: {})",
-            user.username,
-            if identity.amr.is_empty() {
-                "not reported".into()
-            } else {
-                identity.amr.join(",")
-            }
-        ),
-    );
-    if !state.audit.record(event).await {
-        return Err(ApiError::Unavailable);
-    }
-    let mut resp = Redirect::to("/").into_response();
-    let h = resp.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        session::set_cookie(&id, state.secure_cookies),
-    );
-    h.append(header::SET_COOKIE, sso_cookie("", 0, state.secure_cookies));
-    Ok(resp)
+    .await
 }
 
 fn saml_provider(state: &AppState, name: &str) -> Result<Arc<SamlProvider>, ApiError> {
@@ -411,20 +397,6 @@ pub async fn saml_acs(
         user_agent: origin.user_agent.clone(),
         ..Default::default()
     };
-    let fail = |why: String| {
-        let event = actor.event(
-            state.portal.now(),
-            "signin.sso_failure",
-            format!("SAML sign-in through {name} failed: {why}"),
-        );
-        let audit = state.audit.clone();
-        async move {
-            if !audit.record(event).await {
-                return ApiError::Unavailable;
-            }
-            ApiError::Unauthenticated(format!("single sign-on failed: {why}"))
-        }
-    };
     let p = saml_provider(&state, &name)?;
     let now = state.portal.now();
     // A response we asked for names our request; an unsolicited one (IdP-initiated) has none.
@@ -439,7 +411,11 @@ pub async fn saml_acs(
             match trip {
                 Some(t) if t.p == name && now - t.t <= ROUND_TRIP_MS => Some(t.r),
                 _ => {
-                    return Err(fail(
+                    return Err(sso_failure(
+                        &state,
+                        &actor,
+                        "SAML",
+                        &name,
                         "the sign-in round trip expired or is not valid; start again".into(),
                     )
                     .await)
@@ -456,7 +432,7 @@ pub async fn saml_acs(
         &mut seen,
     ) {
         Ok(i) => i,
-        Err(e) => return Err(fail(e.to_string()).await),
+        Err(e) => return Err(sso_failure(&state, &actor, "SAML", &name, e.to_string()).await),
     };
     if let Some((id, exp)) = seen.0 {
         if !state
@@ -465,7 +441,14 @@ pub async fn saml_acs(
             .saml_assertion_first_use(&id, exp.saturating_mul(1000), now)
             .await?
         {
-            return Err(fail("the assertion was already used (replay)".into()).await);
+            return Err(sso_failure(
+                &state,
+                &actor,
+                "SAML",
+                &name,
+                "the assertion was already used (replay)".into(),
+            )
+            .await);
         }
     }
     let email = identity
@@ -488,44 +471,85 @@ pub async fn saml_acs(
     .await
     {
         Ok(u) => u,
-        Err(e) => return Err(fail(e.to_string()).await),
+        Err(e) => return Err(sso_failure(&state, &actor, "SAML", &name, e.to_string()).await),
     };
+    let context = amr
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "not reported".into());
+    signed_in(
+        &state,
+        &user,
+        &format!("saml:{name}"),
+        &origin,
+        format!("SAML provider {name} (authn context: {context})"),
+        false,
+    )
+    .await
+}
+
+/// Audits a failed SSO sign-in and returns the answer (503 when the audit cannot be written).
+async fn sso_failure(
+    state: &AppState,
+    actor: &Actor,
+    kind: &str,
+    name: &str,
+    why: String,
+) -> ApiError {
+    let event = actor.event(
+        state.portal.now(),
+        "signin.sso_failure",
+        format!("{kind} sign-in through {name} failed: {why}"),
+    );
+    if !state.audit.record(event).await {
+        return ApiError::Unavailable;
+    }
+    ApiError::Unauthenticated(format!("single sign-on failed: {why}"))
+}
+
+/// Starts the session of an SSO user, audits the sign-in and sends the browser home.
+async fn signed_in(
+    state: &AppState,
+    user: &UserRecord,
+    method: &str,
+    origin: &Origin,
+    through: String,
+    clear_round_trip: bool,
+) -> Result<Response, ApiError> {
     let (id, _) = session::start(
         &state.portal,
         user.id,
         SessionState::Active,
-        &format!("saml:{name}"),
+        method,
         &origin.ip,
         &origin.user_agent,
         true,
     )
     .await?;
-    let uactor = Actor {
+    let actor = Actor {
         username: user.username.clone(),
         user_id: Some(user.id),
         ip: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
         ..Default::default()
     };
-    let event = uactor.event(
-        now,
+    let event = actor.event(
+        state.portal.now(),
         "signin.sso",
-        format!(
-            "Signed in {} through SAML provider {name} (authn context: {})",
-            user.username,
-            amr.first()
-                .cloned()
-                .unwrap_or_else(|| "not reported".into())
-        ),
+        format!("Signed in {} through {through}", user.username),
     );
     if !state.audit.record(event).await {
         return Err(ApiError::Unavailable);
     }
     let mut resp = Redirect::to("/").into_response();
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.append(
         header::SET_COOKIE,
         session::set_cookie(&id, state.secure_cookies),
     );
+    if clear_round_trip {
+        h.append(header::SET_COOKIE, sso_cookie("", 0, state.secure_cookies));
+    }
     Ok(resp)
 }
 
