@@ -1,7 +1,8 @@
 //! A live round trip with pysaml2 as the IdP (`tests/fixtures/idp.py`): Palisade's
 //! AuthnRequest goes to pysaml2, which parses it and answers with a fresh signed response
-//! that Palisade consumes. Runs only when `PALISADE_SAML_IDP_PYTHON` names a Python with
-//! pysaml2 (and `xmlsec1` is installed); otherwise it says so and passes.
+//! that Palisade consumes. Needs `PALISADE_SAML_IDP_PYTHON` naming a Python with pysaml2 (and
+//! `xmlsec1` installed): without it the test fails, saying how to set it (`scripts/test` sets
+//! it to the repository's `.venv/bin/python`), rather than passing without having run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -28,9 +29,15 @@ fn idp(python: &str, args: &[&str]) -> String {
 
 #[test]
 fn round_trip_with_pysaml2() {
-    let Ok(python) = std::env::var("PALISADE_SAML_IDP_PYTHON") else {
-        eprintln!("skipped: set PALISADE_SAML_IDP_PYTHON to a python with pysaml2 to run it");
-        return;
+    let python = match std::env::var("PALISADE_SAML_IDP_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => panic!(
+            "PALISADE_SAML_IDP_PYTHON is not set: this test needs a Python with pysaml2 and the \
+             `xmlsec1` tool. Run `scripts/test` (it installs both and sets \
+             PALISADE_SAML_IDP_PYTHON=$PWD/.venv/bin/python), or by hand: \
+             `apt-get install -y xmlsec1 && python3 -m venv .venv && .venv/bin/pip install pysaml2 \
+             && PALISADE_SAML_IDP_PYTHON=$PWD/.venv/bin/python cargo test -p palisade-saml`"
+        ),
     };
     let config = config();
     let now = i64::try_from(

@@ -91,6 +91,8 @@ pub struct RateLimits {
     pub per_token: u32,
     /// Requests per source address per window.
     pub per_ip: u32,
+    /// Password and second-factor attempts per source address per minute.
+    pub signin_per_ip: u32,
     /// Window in seconds.
     pub window_secs: u64,
 }
@@ -100,6 +102,7 @@ impl Default for RateLimits {
         RateLimits {
             per_token: 1000,
             per_ip: 2000,
+            signin_per_ip: 10,
             window_secs: 60,
         }
     }
@@ -121,7 +124,7 @@ impl AppState {
             trusted_proxies: options.trusted_proxies,
             token_use: Mutex::new(HashMap::new()),
             // Per-address throttle of password attempts: 10 a minute.
-            signin_ip_limiter: Limiter::new(10, 60),
+            signin_ip_limiter: Limiter::new(limits.signin_per_ip, 60),
             delivery: options.delivery,
             webauthn: options.webauthn,
             secure_cookies: options.secure_cookies,

@@ -469,6 +469,7 @@ async fn rate_limits_answer_429_with_headers() {
         RateLimits {
             per_token: 3,
             per_ip: 100,
+            signin_per_ip: 10,
             window_secs: 60,
         },
         vec![],

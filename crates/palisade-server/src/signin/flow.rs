@@ -581,6 +581,22 @@ pub async fn factor_step(
         user_agent: session.record.user_agent.clone(),
     };
     let actor = actor_for(Some(&user), &user.username, &origin);
+    // Codes share the per-address budget of password attempts.
+    let decision = state.signin_ip_limiter.hit(&origin.ip, state.portal.now());
+    if !decision.allowed {
+        audit(
+            state,
+            &actor,
+            "signin.ratelimited",
+            format!("Second-factor attempts from {} rate limited", origin.ip),
+        )
+        .await?;
+        return Err(ApiError::RateLimited {
+            limit: decision.limit,
+            window_secs: decision.window_secs,
+            retry_after: decision.reset_secs,
+        });
+    }
     check_lock(state, &user, &actor).await?;
     match verify_factor(state, session, &user, input).await {
         Ok(method) => {

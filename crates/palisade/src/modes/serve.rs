@@ -28,6 +28,9 @@ pub struct Args {
     /// Requests per source address per window.
     #[arg(long, default_value_t = 2000)]
     ip_rate_limit: u32,
+    /// Password and second-factor attempts per source address per minute.
+    #[arg(long, default_value_t = 10)]
+    signin_rate_limit: u32,
     /// Rate-limit window in seconds.
     #[arg(long, default_value_t = 60)]
     rate_limit_window_secs: u64,
@@ -63,6 +66,7 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             limits: RateLimits {
                 per_token: args.token_rate_limit,
                 per_ip: args.ip_rate_limit,
+                signin_per_ip: args.signin_rate_limit,
                 window_secs: args.rate_limit_window_secs,
             },
             trusted_proxies: args.trusted_proxies,
