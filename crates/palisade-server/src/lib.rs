@@ -175,6 +175,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(routes::not_found);
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .nest("/santaba/rest", api)
         .merge(signin_routes(state.clone()))
         .fallback(routes::not_found)

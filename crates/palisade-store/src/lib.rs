@@ -28,7 +28,7 @@ mod sql;
 mod sql_signin;
 
 pub use records::*;
-pub use signin::SigninStore;
+pub use signin::{ChallengeChangeFn, LoginStateChangeFn, SessionChangeFn, SigninStore};
 pub use signin_records::*;
 pub use sql::{open, SqlStore};
 

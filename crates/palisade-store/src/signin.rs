@@ -7,6 +7,13 @@ use crate::{
 };
 use async_trait::async_trait;
 
+/// A change to a session, applied atomically.
+pub type SessionChangeFn = Box<dyn FnOnce(&mut SessionRecord) + Send>;
+/// A change to a challenge, applied atomically.
+pub type ChallengeChangeFn = Box<dyn FnOnce(&mut ChallengeRecord) + Send>;
+/// A change to lockout counters, applied atomically.
+pub type LoginStateChangeFn = Box<dyn FnOnce(&LoginState) -> LoginState + Send>;
+
 /// Storage for sign-in.
 #[async_trait]
 pub trait SigninStore: Send + Sync {
@@ -16,6 +23,13 @@ pub trait SigninStore: Send + Sync {
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>>;
     /// Replaces a session by a new one (id rotation), atomically.
     async fn rotate_session(&self, old_hash: &str, new: &SessionRecord) -> StoreResult<()>;
+    /// Changes a session under the store's write lock (no lost updates between concurrent
+    /// requests); `None` when the session no longer exists.
+    async fn modify_session(
+        &self,
+        id_hash: &str,
+        f: SessionChangeFn,
+    ) -> StoreResult<Option<SessionRecord>>;
     /// Saves a session's state, data, step-up time and last-seen time.
     async fn update_session(&self, s: &SessionRecord) -> StoreResult<()>;
     /// Ends a session.
@@ -82,11 +96,23 @@ pub trait SigninStore: Send + Sync {
     async fn put_challenge(&self, c: &ChallengeRecord) -> StoreResult<()>;
     /// A challenge.
     async fn get_challenge(&self, id: &str) -> StoreResult<Option<ChallengeRecord>>;
+    /// Changes a challenge under the store's write lock; `None` when it does not exist.
+    async fn modify_challenge(
+        &self,
+        id: &str,
+        f: ChallengeChangeFn,
+    ) -> StoreResult<Option<(ChallengeRecord, ChallengeRecord)>>;
     /// Saves attempts and used flag.
     async fn update_challenge(&self, c: &ChallengeRecord) -> StoreResult<()>;
 
     /// A user's lockout counters.
     async fn get_login_state(&self, user_id: i64) -> StoreResult<LoginState>;
+    /// Changes a user's lockout counters under the store's write lock: returns (before, after).
+    async fn modify_login_state(
+        &self,
+        user_id: i64,
+        f: LoginStateChangeFn,
+    ) -> StoreResult<(LoginState, LoginState)>;
     /// Saves a user's lockout counters.
     async fn put_login_state(&self, user_id: i64, s: &LoginState) -> StoreResult<()>;
 

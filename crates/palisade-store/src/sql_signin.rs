@@ -111,14 +111,48 @@ impl SigninStore for SqlStore {
     }
 
     async fn rotate_session(&self, old_hash: &str, new: &SessionRecord) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        let mut tx = self.write_tx().await?;
+        let gone = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(old_hash)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            // Another request moved or ended this session first: only one may step up.
+            return Err(StoreError::NotFound("session".into()));
+        }
         self.insert_session(&mut tx, new).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn modify_session(
+        &self,
+        id_hash: &str,
+        f: crate::SessionChangeFn,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1"
+        ))
+        .bind(id_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut s = session_from_row(&row)?;
+        f(&mut s);
+        sqlx::query("UPDATE sessions SET state = $1, auth_method = $2, csrf = $3, last_seen = $4, factor_verified_on = $5, data = $6 WHERE id_hash = $7")
+            .bind(&s.state)
+            .bind(&s.auth_method)
+            .bind(&s.csrf)
+            .bind(s.last_seen)
+            .bind(s.factor_verified_on)
+            .bind(s.data.to_string())
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(s))
     }
 
     async fn update_session(&self, s: &SessionRecord) -> StoreResult<()> {
@@ -396,6 +430,32 @@ impl SigninStore for SqlStore {
         row.as_ref().map(challenge_from_row).transpose()
     }
 
+    async fn modify_challenge(
+        &self,
+        id: &str,
+        f: crate::ChallengeChangeFn,
+    ) -> StoreResult<Option<(ChallengeRecord, ChallengeRecord)>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let before = challenge_from_row(&row)?;
+        let mut after = before.clone();
+        f(&mut after);
+        sqlx::query("UPDATE challenges SET attempts = $1, used = $2 WHERE id = $3")
+            .bind(after.attempts)
+            .bind(i64::from(after.used))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((before, after)))
+    }
+
     async fn update_challenge(&self, c: &ChallengeRecord) -> StoreResult<()> {
         sqlx::query("UPDATE challenges SET attempts = $1, used = $2 WHERE id = $3")
             .bind(c.attempts)
@@ -425,6 +485,46 @@ impl SigninStore for SqlStore {
             }
             None => LoginState::default(),
         })
+    }
+
+    async fn modify_login_state(
+        &self,
+        user_id: i64,
+        f: crate::LoginStateChangeFn,
+    ) -> StoreResult<(LoginState, LoginState)> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "SELECT failures, locked_until, lock_count, sends FROM login_state WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = match row {
+            Some(r) => {
+                let sends: String = r.try_get("sends")?;
+                LoginState {
+                    failures: r.try_get("failures")?,
+                    locked_until: r.try_get("locked_until")?,
+                    lock_count: r.try_get("lock_count")?,
+                    sends: serde_json::from_str(&sends).unwrap_or_default(),
+                }
+            }
+            None => LoginState::default(),
+        };
+        let after = f(&before);
+        let sends = serde_json::to_string(&after.sends).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO login_state (user_id, failures, locked_until, lock_count, sends) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET failures = $2, locked_until = $3, lock_count = $4, sends = $5",
+        )
+        .bind(user_id)
+        .bind(after.failures)
+        .bind(after.locked_until)
+        .bind(after.lock_count)
+        .bind(sends)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((before, after))
     }
 
     async fn put_login_state(&self, user_id: i64, s: &LoginState) -> StoreResult<()> {

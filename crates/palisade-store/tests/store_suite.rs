@@ -619,7 +619,13 @@ async fn case_migrations(h: Harness) {
         (user.id, s.audit_head().await.expect("audit_head"))
     };
     let raw = h.raw().await;
-    assert_eq!(migration_versions(&raw).await, vec![1]);
+    assert_eq!(
+        migration_versions(&raw).await,
+        palisade_store::schema::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>()
+    );
     raw.close().await;
 
     // Close the first store, then reopen the same database: nothing is migrated again and
@@ -651,7 +657,13 @@ async fn case_migrations(h: Harness) {
         store: reopened.clone(),
     };
     let raw = h.raw().await;
-    assert_eq!(migration_versions(&raw).await, vec![1]);
+    assert_eq!(
+        migration_versions(&raw).await,
+        palisade_store::schema::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(
         raw_i64(&raw, "SELECT COUNT(*) FROM audit_head WHERE id = $1", 1).await,
         1
@@ -664,9 +676,10 @@ async fn case_migrations(h: Harness) {
     assert_eq!(verify_chain(s, CHAIN_KEY).await, Ok(head_before.0 + 1));
 
     // A database migrated by a newer build is refused.
+    let future = palisade_store::schema::latest_version() + 1;
     raw_exec(
         &raw,
-        "INSERT INTO schema_migrations (version, description, applied_on) VALUES (2, 'from the future', 0)",
+        &format!("INSERT INTO schema_migrations (version, description, applied_on) VALUES ({future}, 'from the future', 0)"),
     )
     .await;
     raw.close().await;
@@ -2187,7 +2200,13 @@ async fn case_concurrent_open(h: Harness) {
             store: open_store(&url).await,
         };
         let raw = other.raw().await;
-        assert_eq!(migration_versions(&raw).await, vec![1]);
+        assert_eq!(
+            migration_versions(&raw).await,
+            palisade_store::schema::MIGRATIONS
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
+        );
         raw.close().await;
         let s = other.s();
         assert_eq!(

@@ -170,6 +170,13 @@ pub async fn open_support(
         .await?
         .ok_or_else(|| ApiError::NotFound("the support account is missing".into()))?;
     let now = state.portal.now();
+    // Every window starts clean: whoever uses it enrols their own factor.
+    let reset = caller.actor.event(
+        now,
+        "mfa.reset",
+        "Cleared the support account's factors for a new support window".into(),
+    );
+    state.portal.store.reset_factors(support.id, reset).await?;
     let until = now + b.minutes * 60_000;
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
@@ -246,7 +253,13 @@ pub async fn close_support(
             event,
         )
         .await?;
-    state.portal.store.delete_user_sessions(support.id).await?;
+    // Also forgets the window's factors and ends its sessions.
+    let reset = caller.actor.event(
+        state.portal.now(),
+        "mfa.reset",
+        "Cleared the support account's factors at the end of the support window".into(),
+    );
+    state.portal.store.reset_factors(support.id, reset).await?;
     Ok(Json(json!({})))
 }
 

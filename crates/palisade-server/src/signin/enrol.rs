@@ -263,8 +263,11 @@ pub async fn confirm(
         now,
         "mfa.enrol",
         format!(
-            "{} enrolled a {} factor ({})",
-            user.username, f.kind, f.label
+            "{} enrolled {} {} factor ({})",
+            user.username,
+            if f.kind == "email" { "an" } else { "a" },
+            f.kind,
+            f.label
         ),
     );
     state

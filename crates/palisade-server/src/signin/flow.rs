@@ -94,14 +94,16 @@ async fn check_lock(state: &AppState, user: &UserRecord, actor: &Actor) -> Resul
 /// Counts a failure toward the lockout; audits a new lock.
 async fn count_failure(state: &AppState, user: &UserRecord, actor: &Actor) -> Result<(), ApiError> {
     let now = state.portal.now();
-    let ls = state.portal.store.get_login_state(user.id).await?;
-    let before = lock_of(&ls);
-    let after = before.on_failure(now);
-    state
+    // Read, count and write under the store's write lock: concurrent failures all count.
+    let (before, after) = state
         .portal
         .store
-        .put_login_state(user.id, &store_of(&after, ls.sends))
+        .modify_login_state(
+            user.id,
+            Box::new(move |ls| store_of(&lock_of(ls).on_failure(now), ls.sends.clone())),
+        )
         .await?;
+    let (before, after) = (lock_of(&before), lock_of(&after));
     if after.locked(now).is_some() && before.locked(now).is_none() {
         let minutes = (after.locked_until_ms.unwrap_or(now) - now + 59_999) / 60_000;
         audit(
@@ -125,11 +127,13 @@ async fn count_failure(state: &AppState, user: &UserRecord, actor: &Actor) -> Re
 async fn reset_failures(state: &AppState, user: &UserRecord) -> Result<(), ApiError> {
     let ls = state.portal.store.get_login_state(user.id).await?;
     if ls.failures != 0 || ls.locked_until.is_some() || ls.lock_count != 0 {
-        let reset = lock_of(&ls).on_success();
         state
             .portal
             .store
-            .put_login_state(user.id, &store_of(&reset, ls.sends))
+            .modify_login_state(
+                user.id,
+                Box::new(|ls| store_of(&lock_of(ls).on_success(), ls.sends.clone())),
+            )
             .await?;
     }
     Ok(())
@@ -513,54 +517,54 @@ pub async fn check_challenge(
     code: &str,
 ) -> Result<ChallengeRecord, FactorFailure> {
     let now = state.portal.now();
-    let mut c = match state
+    let key = state.portal.keys.code_key();
+    let owner = (user.id, session.record.id_hash.clone(), purpose.to_string());
+    let outcome: std::sync::Arc<std::sync::Mutex<Option<Result<(), ChallengeError>>>> =
+        Default::default();
+    let out = outcome.clone();
+    let code = code.to_string();
+    // Checked and counted under the store's write lock: concurrent guesses each count, and a
+    // code is accepted once.
+    let changed = state
         .portal
         .store
-        .get_challenge(id)
-        .await
-        .map_err(store_err)?
-    {
-        Some(c)
-            if c.user_id == user.id
-                && c.session_hash == session.record.id_hash
-                && c.purpose == purpose =>
-        {
-            c
-        }
-        _ => {
-            return Err(FactorFailure::Wrong(
-                "unknown challenge; request a new code".into(),
-            ))
-        }
-    };
-    let mut hash = [0u8; 32];
-    if hex::decode_to_slice(&c.code_hash, &mut hash).is_err() {
-        return Err(FactorFailure::Wrong(
-            "unknown challenge; request a new code".into(),
-        ));
-    }
-    let mut ch = Challenge {
-        code_hash: hash,
-        expires_at_ms: c.expires_on,
-        attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
-        used: c.used,
-    };
-    let outcome = ch.check(&state.portal.keys.code_key(), code, now);
-    c.attempts = i64::from(ch.attempts);
-    c.used = ch.used;
-    state
-        .portal
-        .store
-        .update_challenge(&c)
+        .modify_challenge(
+            id,
+            Box::new(move |c| {
+                if (c.user_id, &c.session_hash, &c.purpose) != (owner.0, &owner.1, &owner.2) {
+                    return;
+                }
+                let mut hash = [0u8; 32];
+                if hex::decode_to_slice(&c.code_hash, &mut hash).is_err() {
+                    return;
+                }
+                let mut ch = Challenge {
+                    code_hash: hash,
+                    expires_at_ms: c.expires_on,
+                    attempts: u32::try_from(c.attempts).unwrap_or(u32::MAX),
+                    used: c.used,
+                };
+                let result = ch.check(&key, &code, now);
+                c.attempts = i64::from(ch.attempts);
+                c.used = ch.used;
+                if let Ok(mut slot) = out.lock() {
+                    *slot = Some(result);
+                }
+            }),
+        )
         .await
         .map_err(store_err)?;
-    match outcome {
-        Ok(()) => Ok(c),
-        Err(ChallengeError::Malformed) => Err(FactorFailure::Malformed(
+    let result = outcome.lock().ok().and_then(|mut o| o.take());
+    match (changed, result) {
+        (Some((_, after)), Some(Ok(()))) => Ok(after),
+        (_, Some(Err(ChallengeError::Malformed))) => Err(FactorFailure::Malformed(
             "enter the 6-digit code you received".into(),
         )),
-        Err(ChallengeError::Exhausted) => Err(FactorFailure::Exhausted),
-        Err(e) => Err(FactorFailure::Wrong(e.to_string())),
+        (_, Some(Err(ChallengeError::Exhausted))) => Err(FactorFailure::Exhausted),
+        (_, Some(Err(e))) => Err(FactorFailure::Wrong(e.to_string())),
+        _ => Err(FactorFailure::Wrong(
+            "unknown challenge; request a new code".into(),
+        )),
     }
 }
 
@@ -639,34 +643,55 @@ pub async fn factor_step(
             )
             .await?;
             count_failure(state, &user, &actor).await?;
-            // Five wrong codes void the sign-in attempt.
-            let mut record = session.record.clone();
-            let failures = record
-                .data
-                .get("factorFailures")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0)
-                + 1;
-            if failures >= MAX_FACTOR_FAILURES || matches!(failure, FactorFailure::Exhausted) {
-                state.portal.store.delete_session(&record.id_hash).await?;
-                audit(
-                    state,
-                    &actor,
-                    "signin.voided",
-                    format!(
-                        "Sign-in attempt of {} voided after {failures} wrong codes",
-                        user.username
-                    ),
+            // Five wrong codes void the sign-in attempt; counted under the write lock.
+            let counted = state
+                .portal
+                .store
+                .modify_session(
+                    &session.record.id_hash,
+                    Box::new(|r| {
+                        let n = r
+                            .data
+                            .get("factorFailures")
+                            .and_then(serde_json::Value::as_i64)
+                            .unwrap_or(0)
+                            + 1;
+                        if let Some(obj) = r.data.as_object_mut() {
+                            obj.insert("factorFailures".into(), n.into());
+                        }
+                    }),
                 )
                 .await?;
+            let failures = counted
+                .as_ref()
+                .and_then(|r| {
+                    r.data
+                        .get("factorFailures")
+                        .and_then(serde_json::Value::as_i64)
+                })
+                .unwrap_or(MAX_FACTOR_FAILURES);
+            if failures >= MAX_FACTOR_FAILURES || matches!(failure, FactorFailure::Exhausted) {
+                state
+                    .portal
+                    .store
+                    .delete_session(&session.record.id_hash)
+                    .await?;
+                if counted.is_some() {
+                    audit(
+                        state,
+                        &actor,
+                        "signin.voided",
+                        format!(
+                            "Sign-in attempt of {} voided after {failures} wrong codes",
+                            user.username
+                        ),
+                    )
+                    .await?;
+                }
                 return Err(ApiError::Unauthenticated(
                     "too many wrong codes; sign in again".into(),
                 ));
             }
-            if let Some(obj) = record.data.as_object_mut() {
-                obj.insert("factorFailures".into(), failures.into());
-            }
-            state.portal.store.update_session(&record).await?;
             Err(ApiError::Unauthenticated(message))
         }
     }
@@ -712,11 +737,32 @@ pub async fn send_code(
         user_agent: session.record.user_agent.clone(),
     };
     let actor = actor_for(Some(user), &user.username, &origin);
-    let mut ls = state.portal.store.get_login_state(user.id).await?;
-    let mut budget = SendBudget {
-        sent_ms: ls.sends.clone(),
-    };
-    if let Err(wait) = budget.try_send(now) {
+    let refused: std::sync::Arc<std::sync::Mutex<Option<i64>>> = Default::default();
+    let slot = refused.clone();
+    // The budget is read and spent under the store's write lock.
+    state
+        .portal
+        .store
+        .modify_login_state(
+            user.id,
+            Box::new(move |ls| {
+                let mut budget = SendBudget {
+                    sent_ms: ls.sends.clone(),
+                };
+                if let Err(wait) = budget.try_send(now) {
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some(wait.0);
+                    }
+                }
+                palisade_store::LoginState {
+                    sends: budget.sent_ms,
+                    ..ls.clone()
+                }
+            }),
+        )
+        .await?;
+    let wait = refused.lock().ok().and_then(|w| *w);
+    if let Some(wait) = wait {
         audit(
             state,
             &actor,
@@ -727,11 +773,9 @@ pub async fn send_code(
         return Err(ApiError::RateLimited {
             limit: u32::try_from(otp::SEND_LIMIT).unwrap_or(5),
             window_secs: otp::SEND_WINDOW_MS / 1000,
-            retry_after: wait.0,
+            retry_after: wait,
         });
     }
-    ls.sends = budget.sent_ms;
-    state.portal.store.put_login_state(user.id, &ls).await?;
     let destination = factor
         .data
         .get("to")

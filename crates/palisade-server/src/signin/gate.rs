@@ -124,7 +124,17 @@ pub async fn resolve(
     let settings = SigninSettings::load(&state.portal).await?;
     let has = super::has_factor(&state.portal, user.id).await?;
     let req = super::requirement(&user, &roles, has, &settings, now);
-    if s.state == SessionState::Active && req.must_enrol() {
+    if s.state == SessionState::MustEnrol && !req.must_enrol() {
+        // The deadline moved (or a factor was confirmed elsewhere): released at once.
+        let next = if user.force_password_change {
+            SessionState::PasswordChange
+        } else {
+            SessionState::Active
+        };
+        s.state = next;
+        s.record.state = next.as_str().into();
+        state.portal.store.update_session(&s.record).await?;
+    } else if s.state == SessionState::Active && req.must_enrol() {
         // The deadline passed (or the last factor was removed) while signed in.
         s.state = SessionState::MustEnrol;
         s.record.state = SessionState::MustEnrol.as_str().into();

@@ -254,7 +254,7 @@ function unb64u(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='
 async function palisadePasskey(){
   const csrf=document.querySelector('#passkey-form input[name=csrf]').value;
   const r=await fetch('/api/auth/webauthn/options',{method:'POST',headers:{'X-CSRF-Token':csrf}});
-  const o=(await r.json()).publicKey;
+  const j=await r.json();const o=j.publicKey||j;
   o.challenge=unb64u(o.challenge);(o.allowCredentials||[]).forEach(c=>c.id=unb64u(c.id));
   const c=await navigator.credentials.get({publicKey:o});
   const out={id:c.id,rawId:b64u(c.rawId),type:c.type,response:{clientDataJSON:b64u(c.response.clientDataJSON),authenticatorData:b64u(c.response.authenticatorData),signature:b64u(c.response.signature),userHandle:c.response.userHandle?b64u(c.response.userHandle):null}};
@@ -426,7 +426,7 @@ function unb64u(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='
 async function palisadeRegister(){
   const csrf=document.querySelector('#register-form input[name=csrf]').value;
   const r=await fetch('/api/me/factors/webauthn/options',{method:'POST',headers:{'X-CSRF-Token':csrf}});
-  const o=(await r.json()).publicKey;
+  const j=await r.json();const o=j.publicKey||j;
   o.challenge=unb64u(o.challenge);o.user.id=unb64u(o.user.id);(o.excludeCredentials||[]).forEach(c=>c.id=unb64u(c.id));
   const c=await navigator.credentials.create({publicKey:o});
   const out={id:c.id,rawId:b64u(c.rawId),type:c.type,response:{clientDataJSON:b64u(c.response.clientDataJSON),attestationObject:b64u(c.response.attestationObject)}};
@@ -692,7 +692,9 @@ pub async fn account(
                 p { a href="/enrol" { "Add a second factor" } }
                 p { "Recovery codes left: " (left) }
             }
+            @if !caller.user.is_sso() {
             div.card { p { a href="/account/password" { "Change your password" } } }
+        }
         },
     ))
 }

@@ -451,12 +451,19 @@ pub async fn saml_acs(
             .await);
         }
     }
-    let email = identity
-        .attributes
-        .get("mail")
-        .or_else(|| identity.attributes.get("email"))
-        .and_then(|v| v.first())
-        .cloned();
+    // The address attribute by its usual names: LDAP `mail` (also as its OID, which pysaml2,
+    // Shibboleth and ADFS send), or `email`.
+    let email = [
+        "mail",
+        "urn:oid:0.9.2342.19200300.100.1.3",
+        "email",
+        "emailaddress",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    ]
+    .iter()
+    .find_map(|k| identity.attributes.get(*k))
+    .and_then(|v| v.first())
+    .cloned();
     let amr: Vec<String> = identity.authn_context_class.iter().cloned().collect();
     let user = match link_user(
         &state,
