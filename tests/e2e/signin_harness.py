@@ -20,7 +20,6 @@ import glob
 import itertools
 import json
 import os
-import secrets
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -31,6 +30,7 @@ import pytest
 import requests
 
 from palisade_harness import Rest, Server
+from receivers import code_in
 
 SESSION_COOKIE = "palisade_session"
 MUST_ENROL_CODE = 1412
@@ -169,6 +169,14 @@ class TotpDevice:
                 return self.code_at_step(step)
             time.sleep(min(self.STEP - into + 0.05, self.STEP))
 
+    def peek(self) -> str:
+        """The code `code()` would give next, without using it up."""
+        last = self.last_step
+        try:
+            return self.code()
+        finally:
+            self.last_step = last
+
     def used_code(self) -> str:
         """The code of the last step used (a replay)."""
         assert self.last_step is not None
@@ -190,9 +198,8 @@ _ip_counter = itertools.count(1)
 
 
 def fresh_ip() -> str:
-    """A distinct documentation address (TEST-NET-3) per browser; never contacted."""
-    n = next(_ip_counter) + secrets.randbelow(50) * 250
-    return f"203.0.{(n // 250) % 250}.{n % 250 + 1}"
+    """A distinct documentation address (2001:db8::/32) per browser: only ever a header value."""
+    return f"2001:db8::{next(_ip_counter):x}"
 
 
 class Browser:
@@ -206,6 +213,13 @@ class Browser:
         self.csrf: str | None = None
         self.set_cookies: list[str] = []  # every Set-Cookie value seen
         self.http = requests.Session()
+
+    def clone(self) -> "Browser":
+        """The same session (cookie, CSRF token, address) on its own connection pool, for
+        concurrent requests; the clone's answers do not update this browser."""
+        twin = Browser(self.server, ip=self.ip, user_agent=self.user_agent)
+        twin.cookie, twin.csrf = self.cookie, self.csrf
+        return twin
 
     # ---- raw
     def request(
@@ -335,6 +349,50 @@ def enrol_totp(browser: Browser, clock: Any = None) -> tuple[TotpDevice, dict]:
     resp = browser.confirm(started["factorId"], device.code())
     assert resp.status_code == 200, f"confirm TOTP -> {resp.status_code}: {resp.text[:800]}"
     return device, resp.json()
+
+
+# --------------------------------------------------------------------------- flows
+
+
+def error_message(resp: requests.Response) -> str:
+    return resp.json().get("errorMessage", "")
+
+
+def signed_in_with_factor(sp, user, expect_methods: set[str] | None = None) -> Browser:
+    """A browser past the password step of a user who has a factor (state await_factor)."""
+    b = sp.browser()
+    body = b.login_ok(user["username"], user["password"])
+    assert body["state"] == "await_factor", body
+    if expect_methods is not None:
+        assert set(body["methods"]) == expect_methods, body
+    return b
+
+
+def enrolled_totp_user(sp, prefix: str):
+    """A new user who signed in, was confined to enrolment and enrolled TOTP."""
+    user = sp.user(prefix)
+    b = sp.browser()
+    assert b.login_ok(user["username"], user["password"])["state"] == "must_enrol"
+    device, confirmed = enrol_totp(b, sp.clock)
+    return user, device, confirmed, b
+
+
+def enrolled_delivery_user(sp, prefix: str, kind: str, to: str | None = None):
+    """A new user who enrolled an email/SMS/voice factor with the code the receiver got."""
+    user = sp.user(prefix)
+    b = sp.browser()
+    assert b.login_ok(user["username"], user["password"])["state"] == "must_enrol"
+    dest = to or user["email"]
+    inbox = sp.smtp if kind == "email" else sp.sms
+    before = inbox.count(dest)
+    resp = b.enrol_delivery(kind, to)
+    assert resp.status_code == 200, resp.text
+    started = resp.json()
+    msg = inbox.wait(dest, after=before)
+    confirm = b.confirm(started["factorId"], code_in(msg.text), started["challengeId"])
+    assert confirm.status_code == 200, confirm.text
+    assert confirm.json()["session"]["state"] == "active"
+    return user, b, confirm.json()
 
 
 # --------------------------------------------------------------------------- audit

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -129,7 +130,7 @@ class OidcTestIdp:
     def __init__(self, *, client_secret: str, redirect_uri: str, users: list[str], log_dir: Path):
         self.argv = [
             test_idp_bin(), "--listen", "127.0.0.1:0", "--client-id", OIDC_CLIENT_ID,
-            "--client-secret", client_secret, "--redirect-uri", redirect_uri,
+            f"--client-secret={client_secret}", f"--redirect-uri={redirect_uri}",
         ]
         for u in users:
             self.argv += ["--user", u]
@@ -259,18 +260,35 @@ def chromium(profile_dir: Path):
         f"--user-data-dir={profile_dir}",
     ):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, for failure messages
     service = Service(executable_path=CHROMEDRIVER, log_output=str(profile_dir.parent / "chromedriver.log"))
     driver = webdriver.Chrome(service=service, options=opts)
     driver.set_page_load_timeout(30)
     return driver
 
 
+_ip_counter = itertools.count(1)
+
+
+def client_ip() -> str:
+    """A distinct documentation address (TEST-NET-2) per client, sent as X-Forwarded-For to a
+    portal started with `--trusted-proxy 127.0.0.1/32`, so that the per-address sign-in
+    throttle (password and factor attempts) of one test does not spill into the next."""
+    n = next(_ip_counter) + (os.getpid() % 50) * 250
+    return f"198.51.{100 + (n // 250) % 100}.{n % 250 + 1}"
+
+
 @contextlib.contextmanager
-def browser(tmp_path: Path) -> Iterator[Any]:
+def browser(tmp_path: Path, *, forwarded_for: str | None = None) -> Iterator[Any]:
+    """Chromium with a fresh profile; every request it sends carries `X-Forwarded-For`."""
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     driver = chromium(profile)
     try:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd(
+            "Network.setExtraHTTPHeaders", {"headers": {"X-Forwarded-For": forwarded_for or client_ip()}}
+        )
         yield driver
     finally:
         driver.quit()
@@ -307,8 +325,16 @@ def wait_for(driver: Any, css: str, timeout: float = 15) -> Any:
         body = driver.find_element(By.TAG_NAME, "body").text if driver.find_elements(By.TAG_NAME, "body") else ""
         raise AssertionError(
             f"{css!r} did not appear within {timeout}s; at {driver.current_url!r} "
-            f"(title {driver.title!r}); page text: {body[:1500]!r}"
+            f"(title {driver.title!r}); page text: {body[:1500]!r}; browser console: {console(driver)!r}"
         ) from None
+
+
+def console(driver: Any) -> list[str]:
+    """The browser console's messages since the last call (JavaScript errors included)."""
+    try:
+        return [f"{e.get('level')}: {e.get('message')}" for e in driver.get_log("browser")]
+    except Exception as exc:  # noqa: BLE001 - diagnostics only
+        return [f"(console unavailable: {exc})"]
 
 
 def wait_path(driver: Any, path: str, timeout: float = 15) -> None:

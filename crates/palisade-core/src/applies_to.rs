@@ -89,6 +89,7 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use regex::{Regex, RegexBuilder};
@@ -197,7 +198,9 @@ pub enum AppliesToError {
         pos: usize,
     },
     /// A condition (a function such as `isLinux()`) is compared with something.
-    #[error("appliesTo: the condition at position {pos} cannot be compared; use `!`, `&&` or `||`")]
+    #[error(
+        "appliesTo: the condition at position {pos} cannot be compared; use `!`, `&&` or `||`"
+    )]
     CannotCompare {
         /// Where the condition starts.
         pos: usize,
@@ -234,7 +237,9 @@ pub enum AppliesToError {
     },
 }
 
-/// A parsed `appliesTo` expression, built by [`parse`].
+/// A parsed `appliesTo` expression, built by [`parse`]. Parse once and keep it: parsing
+/// compiles the regular expressions (up to tens of milliseconds for the largest), evaluating
+/// is cheap.
 #[derive(Debug, Clone)]
 pub struct Expr {
     root: Node,
@@ -309,30 +314,31 @@ enum TextFn {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `is...()` convenience functions.
 enum Builtin {
-    IsLinux,
-    IsWindows,
-    IsUnix,
-    IsSolaris,
-    IsFreeBsd,
-    IsCisco,
-    IsJuniper,
-    IsNetwork,
-    IsDevice,
+    Linux,
+    Windows,
+    Unix,
+    Solaris,
+    FreeBsd,
+    Cisco,
+    Juniper,
+    Network,
+    Device,
 }
 
 impl Builtin {
     fn from_name(lower: &str) -> Option<Self> {
         Some(match lower {
-            "islinux" => Builtin::IsLinux,
-            "iswindows" => Builtin::IsWindows,
-            "isunix" => Builtin::IsUnix,
-            "issolaris" => Builtin::IsSolaris,
-            "isfreebsd" => Builtin::IsFreeBsd,
-            "iscisco" => Builtin::IsCisco,
-            "isjuniper" => Builtin::IsJuniper,
-            "isnetwork" => Builtin::IsNetwork,
-            "isdevice" => Builtin::IsDevice,
+            "islinux" => Builtin::Linux,
+            "iswindows" => Builtin::Windows,
+            "isunix" => Builtin::Unix,
+            "issolaris" => Builtin::Solaris,
+            "isfreebsd" => Builtin::FreeBsd,
+            "iscisco" => Builtin::Cisco,
+            "isjuniper" => Builtin::Juniper,
+            "isnetwork" => Builtin::Network,
+            "isdevice" => Builtin::Device,
             _ => return None,
         })
     }
@@ -340,39 +346,39 @@ impl Builtin {
     /// The lowercase words of `system.sysinfo` that make it true, for the sysinfo ones.
     fn sysinfo_words(self) -> &'static [&'static str] {
         match self {
-            Builtin::IsLinux => &["linux"],
-            Builtin::IsWindows => &["windows"],
-            Builtin::IsUnix => &[
+            Builtin::Linux => &["linux"],
+            Builtin::Windows => &["windows"],
+            Builtin::Unix => &[
                 "linux", "solaris", "sunos", "freebsd", "openbsd", "netbsd", "aix", "hp-ux",
                 "darwin",
             ],
-            Builtin::IsSolaris => &["solaris", "sunos"],
-            Builtin::IsFreeBsd => &["freebsd"],
-            Builtin::IsCisco => &["cisco"],
-            Builtin::IsJuniper => &["juniper", "junos"],
-            Builtin::IsNetwork => &["cisco", "juniper", "junos"],
-            Builtin::IsDevice => &[],
+            Builtin::Solaris => &["solaris", "sunos"],
+            Builtin::FreeBsd => &["freebsd"],
+            Builtin::Cisco => &["cisco"],
+            Builtin::Juniper => &["juniper", "junos"],
+            Builtin::Network => &["cisco", "juniper", "junos"],
+            Builtin::Device => &[],
         }
     }
 
     fn properties(self) -> &'static [&'static str] {
         match self {
-            Builtin::IsNetwork => &[CATEGORIES, SYSINFO],
-            Builtin::IsDevice => &[DEVICE_TYPE],
+            Builtin::Network => &[CATEGORIES, SYSINFO],
+            Builtin::Device => &[DEVICE_TYPE],
             _ => &[SYSINFO],
         }
     }
 
     fn eval(self, props: &dyn Fn(&str) -> Option<String>) -> bool {
         match self {
-            Builtin::IsDevice => match props(DEVICE_TYPE) {
+            Builtin::Device => match props(DEVICE_TYPE) {
                 None => true,
                 Some(v) => {
                     let v = v.trim();
                     v.is_empty() || v == "0"
                 }
             },
-            Builtin::IsNetwork => {
+            Builtin::Network => {
                 has_category(props, "network") || sysinfo_has(props, self.sysinfo_words())
             }
             _ => sysinfo_has(props, self.sysinfo_words()),
@@ -394,7 +400,7 @@ fn has_category(props: &dyn Fn(&str) -> Option<String>, lower_category: &str) ->
     match props(CATEGORIES) {
         Some(list) => list
             .split(',')
-            .any(|entry| entry.trim().to_lowercase() == lower_category),
+            .any(|entry| eq_ignore_case(entry.trim(), lower_category)),
         None => false,
     }
 }
@@ -488,17 +494,26 @@ fn collect_properties(node: &Node, out: &mut Vec<String>) {
 // Evaluation
 
 /// An operand's value, lowercased or not; a missing property is the empty string.
-fn resolve(op: &Operand, props: &dyn Fn(&str) -> Option<String>) -> String {
+fn resolve<'a>(op: &'a Operand, props: &dyn Fn(&str) -> Option<String>) -> Cow<'a, str> {
     match op {
-        Operand::Prop(name) => props(name).unwrap_or_default(),
-        Operand::Literal(lit) => lit.text.clone(),
+        Operand::Prop(name) => Cow::Owned(props(name).unwrap_or_default()),
+        Operand::Literal(lit) => Cow::Borrowed(&lit.text),
     }
 }
 
-fn resolve_lower(op: &Operand, props: &dyn Fn(&str) -> Option<String>) -> String {
+fn resolve_lower<'a>(op: &'a Operand, props: &dyn Fn(&str) -> Option<String>) -> Cow<'a, str> {
     match op {
-        Operand::Prop(name) => props(name).unwrap_or_default().to_lowercase(),
-        Operand::Literal(lit) => lit.lower.clone(),
+        Operand::Prop(name) => Cow::Owned(props(name).unwrap_or_default().to_lowercase()),
+        Operand::Literal(lit) => Cow::Borrowed(&lit.lower),
+    }
+}
+
+/// Case-insensitive equality, without allocating for ASCII text.
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
     }
 }
 
@@ -534,7 +549,7 @@ fn eval(node: &Node, props: &dyn Fn(&str) -> Option<String>) -> bool {
                 CmpOp::Eq | CmpOp::Ne => {
                     let equal = match numeric {
                         Some(ord) => ord == Ordering::Equal,
-                        None => a.to_lowercase() == b.to_lowercase(),
+                        None => eq_ignore_case(&a, &b),
                     };
                     equal == (*op == CmpOp::Eq)
                 }
@@ -555,9 +570,9 @@ fn eval(node: &Node, props: &dyn Fn(&str) -> Option<String>) -> bool {
             let a = resolve_lower(left, props);
             let b = resolve_lower(right, props);
             match func {
-                TextFn::StartsWith => a.starts_with(&b),
-                TextFn::EndsWith => a.ends_with(&b),
-                TextFn::Contains => a.contains(&b),
+                TextFn::StartsWith => a.starts_with(b.as_ref()),
+                TextFn::EndsWith => a.ends_with(b.as_ref()),
+                TextFn::Contains => a.contains(b.as_ref()),
             }
         }
         Node::Builtin(b) => b.eval(props),
@@ -675,7 +690,9 @@ fn lex(input: &str) -> Result<Vec<Token>, AppliesToError> {
                 }
                 (TokKind::Str(text), j + 1 - i)
             }
-            (d, next) if d.is_ascii_digit() || (d == '-' && next.is_some_and(|n| n.is_ascii_digit())) => {
+            (d, next)
+                if d.is_ascii_digit() || (d == '-' && next.is_some_and(|n| n.is_ascii_digit())) =>
+            {
                 let mut j = i + 1;
                 while at(j).is_some_and(|n| n.is_ascii_digit()) {
                     j += 1;
@@ -958,7 +975,11 @@ impl Parser {
                         pos: tok.pos,
                     })
                 }
-                None => return Err(AppliesToError::UnexpectedEnd { expected: "`,` or `)`" }),
+                None => {
+                    return Err(AppliesToError::UnexpectedEnd {
+                        expected: "`,` or `)`",
+                    })
+                }
             }
         }
     }
@@ -1040,4 +1061,746 @@ fn regex_detail(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn linux_web() -> HashMap<String, String> {
+        [
+            ("system.hostname", "WEB-01.example.com"),
+            ("system.displayname", "web-01"),
+            (
+                "system.sysinfo",
+                "Linux web-01 6.1.0-18-amd64 #1 SMP Debian x86_64",
+            ),
+            ("system.categories", "Linux, snmpTCPUDP ,frontend"),
+            ("system.cpu.count", "8"),
+            ("system.memory", "16.5"),
+            ("snmp.community", "public"),
+            ("location", ""),
+            ("env", "Production"),
+            ("weird name", "yes"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn check(expr: &str, props: &HashMap<String, String>) -> bool {
+        let parsed = match parse(expr) {
+            Ok(p) => p,
+            Err(e) => panic!("{expr}: {e}"),
+        };
+        parsed.matches(&|name: &str| props.get(name).cloned())
+    }
+
+    fn t(expr: &str) -> bool {
+        check(expr, &linux_web())
+    }
+
+    fn err(expr: &str) -> AppliesToError {
+        match parse(expr) {
+            Ok(e) => panic!("{expr} parsed: {e:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn equality_is_case_insensitive_and_numeric_when_both_numbers() {
+        assert!(t(r#"system.displayname == "web-01""#));
+        assert!(t(r#"system.displayname == "WEB-01""#));
+        assert!(t(r#"SYSTEM.DisplayName == "web-01""#));
+        assert!(!t(r#"system.displayname == "web-02""#));
+        assert!(t(r#"system.displayname != "web-02""#));
+        assert!(!t(r#"system.displayname != "Web-01""#));
+        assert!(t("system.cpu.count == 8"));
+        assert!(t(r#"system.cpu.count == "8.0""#));
+        assert!(t("system.memory == 16.50"));
+        assert!(t(r#""web-01" == system.displayname"#));
+        assert!(t("system.displayname == system.displayname"));
+        assert!(!t("system.displayname == system.hostname"));
+    }
+
+    #[test]
+    fn missing_property_reads_as_empty() {
+        assert!(t(r#"nosuch.prop == """#));
+        assert!(t(r#"nosuch.prop != "x""#));
+        assert!(!t(r#"nosuch.prop == "x""#));
+        assert!(t(r#"location == """#));
+    }
+
+    #[test]
+    fn ordering_is_numeric_only() {
+        assert!(t("system.cpu.count > 4"));
+        assert!(!t("system.cpu.count < 4"));
+        assert!(t("system.cpu.count >= 8"));
+        assert!(t("system.cpu.count <= 8"));
+        assert!(!t("system.cpu.count <= 7.5"));
+        assert!(t("system.memory < 16.6"));
+        assert!(t("system.memory > -1"));
+        assert!(t(r#"system.cpu.count > "4""#));
+        // Not numbers on one side: never true, whichever operator.
+        assert!(!t(r#"system.displayname > "a""#));
+        assert!(!t(r#"system.displayname < "z""#));
+        assert!(!t("nosuch.prop < 4"));
+        assert!(!t("nosuch.prop >= 0"));
+        assert!(!t("nosuch.prop <= 0"));
+    }
+
+    #[test]
+    fn regex_match_is_unanchored_case_insensitive_and_negatable() {
+        assert!(t(r#"system.sysinfo =~ "linux""#));
+        assert!(t(r#"system.hostname =~ "^web-\d+\.""#));
+        assert!(!t(r#"system.hostname =~ "^db-""#));
+        assert!(t(r#"system.hostname !~ "^db-""#));
+        assert!(!t(r#"system.sysinfo !~ "LINUX""#));
+        assert!(!t(r#"system.sysinfo =~ "(?-i)LINUX""#));
+        assert!(t(r#"system.sysinfo =~ "(?-i)Linux""#));
+        assert!(t(r#"nosuch.prop =~ "^$""#));
+        assert!(t(r#"nosuch.prop !~ ".""#));
+        assert!(t("system.cpu.count =~ 8"));
+    }
+
+    #[test]
+    fn boolean_operators_and_keywords() {
+        assert!(t(r#"isLinux() && env == "production""#));
+        assert!(t(r#"isLinux() and env == "production""#));
+        assert!(!t(r#"isLinux() && env == "staging""#));
+        assert!(t(r#"isWindows() || env == "production""#));
+        assert!(t(r#"isWindows() OR env == "production""#));
+        assert!(!t(r#"isWindows() || env == "staging""#));
+        assert!(t("!isWindows()"));
+        assert!(t("not isWindows()"));
+        assert!(t("!!isLinux()"));
+        assert!(!t("NOT isLinux()"));
+    }
+
+    #[test]
+    fn precedence_and_parentheses() {
+        // && binds tighter than ||.
+        assert!(t("true() || false() && false()"));
+        assert!(!t("(true() || false()) && false()"));
+        assert!(t("false() && false() || true()"));
+        assert!(!t("false() && (false() || true())"));
+        // ! covers the whole comparison.
+        assert!(t(r#"!system.displayname == "web-02""#));
+        assert!(!t(r#"!system.displayname == "web-01""#));
+        assert!(t(r#"!(env == "staging") && (isLinux() || (isWindows()))"#));
+        // Long flat chains.
+        let chain = vec!["true()"; 500].join(" && ");
+        assert!(t(&chain));
+        let chain = vec!["false()"; 500].join(" || ");
+        assert!(!t(&chain));
+    }
+
+    #[test]
+    fn bare_property_is_present_and_not_empty() {
+        assert!(t("snmp.community"));
+        assert!(!t("location"));
+        assert!(!t("nosuch.prop"));
+        assert!(t("snmp.community && !location"));
+        assert!(t(r#"getPropValue("weird name")"#));
+        assert!(t(r#"getPropValue("weird name") == "YES""#));
+    }
+
+    #[test]
+    fn constants() {
+        assert!(t("true()"));
+        assert!(!t("false()"));
+        assert!(t("TRUE()"));
+        assert!(t("true"));
+        assert!(!t("false"));
+        assert!(check("true()", &HashMap::new()));
+    }
+
+    #[test]
+    fn has_category_reads_trimmed_comma_list() {
+        assert!(t(r#"hasCategory("Linux")"#));
+        assert!(t(r#"hasCategory("snmptcpudp")"#));
+        assert!(t(r#"hascategory("FrontEnd")"#));
+        assert!(t(r#"hasCategory(" frontend ")"#));
+        assert!(!t(r#"hasCategory("front")"#));
+        assert!(!check(r#"hasCategory("Linux")"#, &HashMap::new()));
+    }
+
+    #[test]
+    fn exists_checks_a_property_name() {
+        assert!(t(r#"exists("snmp.community")"#));
+        assert!(t(r#"exists("location")"#));
+        assert!(t("exists(location)"));
+        assert!(t(r#"exists("SNMP.Community")"#));
+        assert!(!t(r#"exists("ssh.user")"#));
+    }
+
+    #[test]
+    fn text_functions() {
+        assert!(t(r#"startsWith(system.hostname, "web-")"#));
+        assert!(t(r#"startsWith(system.hostname, "WEB-01.")"#));
+        assert!(!t(r#"startsWith(system.hostname, "db")"#));
+        assert!(t(r#"endsWith(system.hostname, ".EXAMPLE.com")"#));
+        assert!(!t(r#"endsWith(system.hostname, ".org")"#));
+        assert!(t(r#"contains(system.categories, "snmp")"#));
+        assert!(t(r#"contains(system.sysinfo, "debian")"#));
+        assert!(!t(r#"contains(system.sysinfo, "windows")"#));
+        assert!(t(r#"contains(system.cpu.count, 8)"#));
+        assert!(t(r#"startsWith(nosuch.prop, "")"#));
+        assert!(!t(r#"startsWith(nosuch.prop, "x")"#));
+        assert!(t(r#"contains(system.hostname, system.displayname)"#));
+    }
+
+    #[test]
+    fn builtins() {
+        let with = |info: &str| -> HashMap<String, String> {
+            [("system.sysinfo".to_string(), info.to_string())].into()
+        };
+        let linux = with("Linux host 6.1");
+        let win = with("Microsoft Windows Server 2022 Standard");
+        let sol = with("SunOS box 5.11");
+        let bsd = with("FreeBSD fw 14.0-RELEASE");
+        let cisco = with("Cisco IOS Software, C2960 Software");
+        let junos = with("Juniper Networks, Inc. ex4300 JUNOS 21.4");
+        let aix = with("IBM PowerPC CHRP Computer AIX 7.2");
+        for (expr, yes) in [
+            ("isLinux()", vec![&linux]),
+            ("isWindows()", vec![&win]),
+            ("isSolaris()", vec![&sol]),
+            ("isFreeBSD()", vec![&bsd]),
+            ("isCisco()", vec![&cisco]),
+            ("isJuniper()", vec![&junos]),
+            ("isUnix()", vec![&linux, &sol, &bsd, &aix]),
+            ("isNetwork()", vec![&cisco, &junos]),
+        ] {
+            for dev in [&linux, &win, &sol, &bsd, &cisco, &junos, &aix] {
+                let expected = yes.iter().any(|y| std::ptr::eq(*y, dev));
+                assert_eq!(check(expr, dev), expected, "{expr} on {dev:?}");
+            }
+            assert!(!check(expr, &HashMap::new()), "{expr} on nothing");
+        }
+        let net: HashMap<String, String> =
+            [("system.categories".to_string(), "Network,snmp".to_string())].into();
+        assert!(check("isNetwork()", &net));
+
+        assert!(check("isDevice()", &HashMap::new()));
+        let kind = |v: &str| -> HashMap<String, String> {
+            [("system.devicetype".to_string(), v.to_string())].into()
+        };
+        assert!(check("isDevice()", &kind("0")));
+        assert!(!check("isDevice()", &kind("2")));
+        assert!(check("ISLINUX()", &linux));
+    }
+
+    #[test]
+    fn properties_lists_what_is_read() {
+        let e = match parse(
+            r#"System.Hostname =~ "a" && (hasCategory("x") || isLinux()) && !exists("A.B") && startsWith(c, d) && getPropValue("Weird Name") == "1" && isDevice() && e && isNetwork() && system.hostname == 1"#,
+        ) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            e.properties(),
+            vec![
+                "system.hostname",
+                "system.categories",
+                "system.sysinfo",
+                "a.b",
+                "c",
+                "d",
+                "weird name",
+                "system.devicetype",
+                "e",
+            ]
+        );
+        let e = match parse("true()") {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(e.properties().is_empty());
+    }
+
+    #[test]
+    fn lookups_use_lowercase_names() {
+        let e = match parse(r#"Snmp.Community == "public" && EXISTS("SSH.User")"#) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        let asked = std::cell::RefCell::new(Vec::new());
+        let _ = e.matches(&|name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            Some("public".to_string())
+        });
+        assert_eq!(*asked.borrow(), vec!["snmp.community", "ssh.user"]);
+    }
+
+    #[test]
+    fn evaluation_short_circuits() {
+        let e = match parse(r#"false() && a == "1" || true() || b == "2""#) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        let asked = std::cell::RefCell::new(0);
+        assert!(e.matches(&|_: &str| {
+            *asked.borrow_mut() += 1;
+            None
+        }));
+        assert_eq!(*asked.borrow(), 0);
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        let props: HashMap<String, String> = [
+            ("q".to_string(), r#"say "hi""#.to_string()),
+            ("b".to_string(), r"C:\temp".to_string()),
+            ("s".to_string(), "it's".to_string()),
+        ]
+        .into();
+        assert!(check(r#"q == "say \"hi\"""#, &props));
+        assert!(check(r#"b == "C:\\temp""#, &props));
+        assert!(check(r#"b == "C:\temp""#, &props));
+        assert!(check(r#"s == 'it\'s'"#, &props));
+        assert!(check(r#"s == "it's""#, &props));
+        assert!(check(r#"b =~ "^c:\\\\t""#, &props));
+    }
+
+    #[test]
+    fn whitespace_and_realistic_expressions() {
+        assert!(t("  isLinux()\n\t&&\r\n snmp.community  "));
+        assert!(t(
+            r#"(isLinux() || isUnix()) && !hasCategory("NoSSH") && system.hostname !~ "^(localhost|127\.)" && exists("snmp.community")"#
+        ));
+        assert!(t(r#"system.displayname=="web-01"&&system.cpu.count>=2"#));
+    }
+
+    #[test]
+    fn errors_carry_positions() {
+        assert_eq!(err(""), AppliesToError::Empty);
+        assert_eq!(err("   \n"), AppliesToError::Empty);
+        assert_eq!(
+            err("a = \"b\""),
+            AppliesToError::UnexpectedChar { found: '=', pos: 2 }
+        );
+        assert_eq!(
+            err("a == \"b"),
+            AppliesToError::UnterminatedString { pos: 5 }
+        );
+        assert_eq!(
+            err("a & b"),
+            AppliesToError::UnexpectedChar { found: '&', pos: 2 }
+        );
+        assert_eq!(
+            err("a @ b"),
+            AppliesToError::UnexpectedChar { found: '@', pos: 2 }
+        );
+        assert_eq!(
+            err("5abc"),
+            AppliesToError::UnexpectedChar { found: 'a', pos: 1 }
+        );
+        assert_eq!(
+            err("(a == \"b\""),
+            AppliesToError::UnexpectedEnd { expected: "`)`" }
+        );
+        assert_eq!(
+            err("a == \"b\")"),
+            AppliesToError::UnexpectedToken {
+                found: ")".into(),
+                expected: "`&&`, `||` or the end of the expression",
+                pos: 8
+            }
+        );
+        assert_eq!(
+            err("a == b == c"),
+            AppliesToError::UnexpectedToken {
+                found: "==".into(),
+                expected: "`&&`, `||` or the end of the expression",
+                pos: 7
+            }
+        );
+        assert_eq!(
+            err("a &&"),
+            AppliesToError::UnexpectedEnd {
+                expected: "a property, a string, a number, a function or `(`"
+            }
+        );
+        assert!(matches!(
+            err("&& a"),
+            AppliesToError::UnexpectedToken { pos: 0, .. }
+        ));
+        assert!(matches!(
+            err("a == )"),
+            AppliesToError::UnexpectedToken { pos: 5, .. }
+        ));
+        assert!(matches!(
+            err("()"),
+            AppliesToError::UnexpectedToken { pos: 1, .. }
+        ));
+        assert_eq!(
+            err("isLinux() && frob(x)"),
+            AppliesToError::UnknownFunction {
+                name: "frob".into(),
+                pos: 13
+            }
+        );
+        assert_eq!(
+            err("join(a, \",\")"),
+            AppliesToError::UnknownFunction {
+                name: "join".into(),
+                pos: 0
+            }
+        );
+        assert!(matches!(
+            err("isLinux(a)"),
+            AppliesToError::WrongArguments { pos: 0, .. }
+        ));
+        assert!(matches!(
+            err("true(1)"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("hasCategory()"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("hasCategory(a)"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("hasCategory(\"a\", \"b\")"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("exists()"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("startsWith(a)"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("contains(a, b, c)"),
+            AppliesToError::WrongArguments { .. }
+        ));
+        assert!(matches!(
+            err("contains(a, isLinux())"),
+            AppliesToError::UnexpectedToken { pos: 12, .. }
+        ));
+        assert!(matches!(
+            err("contains(a b)"),
+            AppliesToError::UnexpectedToken { pos: 11, .. }
+        ));
+        assert!(matches!(
+            err("contains(a,"),
+            AppliesToError::UnexpectedEnd { .. }
+        ));
+        assert!(matches!(
+            err("contains(a"),
+            AppliesToError::UnexpectedEnd { .. }
+        ));
+        assert_eq!(
+            err("\"linux\" && a"),
+            AppliesToError::NotACondition {
+                found: "\"linux\"".into(),
+                pos: 0
+            }
+        );
+        assert_eq!(
+            err("a && 5"),
+            AppliesToError::NotACondition {
+                found: "5".into(),
+                pos: 5
+            }
+        );
+        assert_eq!(
+            err("isLinux() == true()"),
+            AppliesToError::CannotCompare { pos: 0 }
+        );
+        assert_eq!(
+            err("a == isLinux()"),
+            AppliesToError::CannotCompare { pos: 5 }
+        );
+        assert_eq!(err("a =~ b"), AppliesToError::RegexNotLiteral { pos: 5 });
+        assert!(matches!(
+            err("a =~ \"(\""),
+            AppliesToError::InvalidRegex { pos: 5, .. }
+        ));
+        assert!(matches!(
+            err("a =~ \"(?<=x)y\""),
+            AppliesToError::InvalidRegex { .. }
+        ));
+        assert!(matches!(
+            err(r#"a =~ "(a)\1""#),
+            AppliesToError::InvalidRegex { .. }
+        ));
+    }
+
+    #[test]
+    fn error_messages_read_well() {
+        assert_eq!(
+            err("a == \"b").to_string(),
+            "appliesTo: unterminated string starting at position 5"
+        );
+        assert_eq!(
+            err("a =~ \"(\"").to_string(),
+            "appliesTo: invalid regular expression at position 5: unclosed group"
+        );
+        assert_eq!(
+            err("frob()").to_string(),
+            "appliesTo: unknown function `frob` at position 0"
+        );
+        assert_eq!(
+            err("isLinux(1)").to_string(),
+            "appliesTo: `isLinux` at position 0 takes no arguments"
+        );
+        let positions_count_characters = err("é == \"b").to_string();
+        assert!(
+            positions_count_characters.contains("`é`"),
+            "{positions_count_characters}"
+        );
+        assert_eq!(
+            err("a == \"é\" && \"x"),
+            AppliesToError::UnterminatedString { pos: 12 }
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let long = format!("a == \"{}\"", "x".repeat(MAX_LEN));
+        assert_eq!(
+            err(&long),
+            AppliesToError::TooLong {
+                len: long.len(),
+                max: MAX_LEN
+            }
+        );
+        let just = format!("a == \"{}\"", "x".repeat(MAX_LEN - 7));
+        assert_eq!(just.len(), MAX_LEN);
+        assert!(parse(&just).is_ok());
+
+        let deep_ok = format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&deep_ok).is_ok());
+        let deep = format!(
+            "{}a{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert!(matches!(
+            err(&deep),
+            AppliesToError::TooDeep { max: MAX_DEPTH, .. }
+        ));
+        let nots = format!("{}a", "!".repeat(MAX_DEPTH + 1));
+        assert!(matches!(err(&nots), AppliesToError::TooDeep { .. }));
+        assert!(parse(&format!("{}a", "!".repeat(MAX_DEPTH))).is_ok());
+        let huge_nest = "(".repeat(MAX_LEN);
+        assert!(matches!(err(&huge_nest), AppliesToError::TooDeep { .. }));
+
+        let many = vec![r#"a =~ "x""#; MAX_REGEXES].join(" || ");
+        assert!(parse(&many).is_ok());
+        let too_many = vec![r#"a =~ "x""#; MAX_REGEXES + 1].join(" || ");
+        assert!(matches!(
+            err(&too_many),
+            AppliesToError::TooManyRegexes {
+                max: MAX_REGEXES,
+                ..
+            }
+        ));
+
+        assert!(matches!(
+            err(r#"a =~ "\w{1000}\w{1000}""#),
+            AppliesToError::RegexTooBig { pos: 5, .. }
+        ));
+        let nested = format!("a =~ \"{}x{}\"", "(".repeat(40), ")".repeat(40));
+        assert!(matches!(err(&nested), AppliesToError::InvalidRegex { .. }));
+    }
+
+    #[test]
+    fn numbers_lex_and_compare() {
+        assert!(t("system.memory > 16"));
+        assert!(t("system.memory == 16.5"));
+        assert!(!t("-1 == 1"));
+        assert!(t("-1 < 0"));
+        assert!(matches!(
+            err("1.2.3 == a"),
+            AppliesToError::UnexpectedChar { found: '.', pos: 3 }
+        ));
+        assert!(matches!(
+            err("- 1 == a"),
+            AppliesToError::UnexpectedChar { found: '-', pos: 0 }
+        ));
+        assert_eq!(as_number("1e5"), None);
+        assert_eq!(as_number("inf"), None);
+        assert_eq!(as_number("NaN"), None);
+        assert_eq!(as_number(" 5"), None);
+        assert_eq!(as_number("5."), None);
+        assert_eq!(as_number("-0.25"), Some(-0.25));
+        assert_eq!(as_number(&"9".repeat(400)), None);
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// A random well-formed expression.
+    fn gen_expr(rng: &mut Rng, depth: usize) -> String {
+        const PROPS: &[&str] = &[
+            "system.hostname",
+            "system.cpu.count",
+            "snmp.community",
+            "location",
+            "nosuch",
+            "system.categories",
+        ];
+        const LITS: &[&str] = &["\"web\"", "\"\"", "8", "-2.5", "'Linux'", "\"snmp\""];
+        const REGEXES: &[&str] = &[
+            "\"^web\"",
+            "\"\\d+\"",
+            "\"(?-i)Linux\"",
+            "\"a|b|c\"",
+            "\".*\"",
+        ];
+        const OPS: &[&str] = &["==", "!=", "<", ">", "<=", ">="];
+        let prop = |rng: &mut Rng| PROPS[rng.below(PROPS.len())].to_string();
+        let value = |rng: &mut Rng| {
+            if rng.below(2) == 0 {
+                PROPS[rng.below(PROPS.len())].to_string()
+            } else {
+                LITS[rng.below(LITS.len())].to_string()
+            }
+        };
+        let leaf = rng.below(if depth > 6 { 8 } else { 12 });
+        match leaf {
+            0 => prop(rng),
+            1 => format!("{} {} {}", prop(rng), OPS[rng.below(OPS.len())], value(rng)),
+            2 => format!("{} =~ {}", prop(rng), REGEXES[rng.below(REGEXES.len())]),
+            3 => format!("{} !~ {}", prop(rng), REGEXES[rng.below(REGEXES.len())]),
+            4 => format!("hasCategory({})", LITS[rng.below(LITS.len())]),
+            5 => format!("startsWith({}, {})", prop(rng), value(rng)),
+            6 => [
+                "isLinux()",
+                "isUnix()",
+                "isDevice()",
+                "true()",
+                "false",
+                "isNetwork()",
+            ][rng.below(6)]
+            .to_string(),
+            7 => format!("exists(\"{}\")", prop(rng)),
+            8 => format!("({})", gen_expr(rng, depth + 1)),
+            9 => format!("!{}", gen_expr(rng, depth + 1)),
+            10 => format!(
+                "{} && {}",
+                gen_expr(rng, depth + 1),
+                gen_expr(rng, depth + 1)
+            ),
+            _ => format!(
+                "{} || {}",
+                gen_expr(rng, depth + 1),
+                gen_expr(rng, depth + 1)
+            ),
+        }
+    }
+
+    #[test]
+    fn random_inputs_never_panic() {
+        const PIECES: &[&str] = &[
+            "system.hostname",
+            "a",
+            "snmp.community",
+            "(",
+            ")",
+            "(",
+            ")",
+            "!",
+            "not ",
+            " && ",
+            " || ",
+            " and ",
+            " or ",
+            "==",
+            "!=",
+            "=~",
+            "!~",
+            "<",
+            ">",
+            "<=",
+            ">=",
+            "\"web\"",
+            "\"(\"",
+            "\"^a.*$\"",
+            "\"\\d+\"",
+            "'x'",
+            "42",
+            "-3.5",
+            "true()",
+            "false()",
+            "isLinux()",
+            "hasCategory(\"linux\")",
+            "exists(\"a\")",
+            "startsWith(a, \"w\")",
+            "contains(",
+            "endsWith(",
+            "getPropValue(\"weird name\")",
+            ",",
+            " ",
+            "\"",
+            "\\",
+            "é",
+            "\u{0}",
+            "=",
+            "&",
+            "|",
+            "frob(",
+            "TRUE",
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let props = linux_web();
+        let lookup = |name: &str| props.get(name).cloned();
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let mut input = String::new();
+            let mode = rng.below(4);
+            if mode == 0 {
+                // A well-formed expression, possibly with one byte changed.
+                input = gen_expr(&mut rng, 0);
+                if rng.below(3) == 0 && !input.is_empty() {
+                    let mut chars: Vec<char> = input.chars().collect();
+                    let at = rng.below(chars.len());
+                    chars[at] = PIECES[rng.below(PIECES.len())]
+                        .chars()
+                        .next()
+                        .unwrap_or('x');
+                    input = chars.into_iter().collect();
+                }
+            } else if mode == 1 {
+                // Raw random characters, mostly ASCII.
+                for _ in 0..rng.below(40) {
+                    let c = if rng.below(10) == 0 {
+                        char::from_u32(rng.below(0x11_0000) as u32).unwrap_or('?')
+                    } else {
+                        (rng.below(95) as u8 + 32) as char
+                    };
+                    input.push(c);
+                }
+            } else {
+                for _ in 0..rng.below(24) {
+                    input.push_str(PIECES[rng.below(PIECES.len())]);
+                }
+            }
+            if let Ok(expr) = parse(&input) {
+                parsed += 1;
+                let _ = expr.matches(&lookup);
+                let _ = expr.matches(&|_: &str| None);
+                let _ = expr.matches(&|_: &str| Some("x".repeat(100)));
+                let _ = expr.properties();
+            }
+        }
+        assert!(parsed > 3_000, "only {parsed} random inputs parsed");
+    }
 }

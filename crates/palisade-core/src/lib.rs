@@ -23,6 +23,10 @@
 //!   budget) and recovery codes.
 //! - [`lockout`]: the per-account lockout after repeated failed sign-ins.
 //! - [`mfa`]: the two-factor mandate: who must enrol, and by when.
+//! - [`applies_to`]: LogicMonitor's `appliesTo` expressions, which choose the devices of
+//!   dynamic groups and datasources from their properties.
+//! - [`ingest`]: the body of LogicMonitor's push-metrics ingest (`POST /v2/metric/ingest`),
+//!   parsed and validated against its limits, with per-item errors for a 202 answer.
 //!
 //! Nothing here reads a clock: time is always a parameter (`now_ms`).
 //!
@@ -33,10 +37,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod applies_to;
 pub mod audit_chain;
 pub mod base32;
 pub mod client_ip;
 pub mod filter;
+pub mod ingest;
 pub mod listing;
 pub mod lmv1;
 pub mod lockout;

@@ -676,18 +676,16 @@ pub async fn factor_step(
                     .store
                     .delete_session(&session.record.id_hash)
                     .await?;
-                if counted.is_some() {
-                    audit(
-                        state,
-                        &actor,
-                        "signin.voided",
-                        format!(
-                            "Sign-in attempt of {} voided after {failures} wrong codes",
-                            user.username
-                        ),
-                    )
-                    .await?;
-                }
+                audit(
+                    state,
+                    &actor,
+                    "signin.voided",
+                    format!(
+                        "Sign-in attempt of {} voided after {failures} wrong codes",
+                        user.username
+                    ),
+                )
+                .await?;
                 return Err(ApiError::Unauthenticated(
                     "too many wrong codes; sign in again".into(),
                 ));
