@@ -32,7 +32,8 @@ pub fn actor(session: &Session, user: &UserRecord) -> Actor {
     }
 }
 
-async fn confirmed(state: &AppState, user: &UserRecord) -> Result<Vec<FactorRecord>, ApiError> {
+/// The user's confirmed factors.
+pub async fn confirmed(state: &AppState, user: &UserRecord) -> Result<Vec<FactorRecord>, ApiError> {
     Ok(state
         .portal
         .store

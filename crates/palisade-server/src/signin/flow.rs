@@ -355,6 +355,25 @@ async fn record_login(portal: &Portal, user: &UserRecord) -> Result<(), ApiError
     Ok(())
 }
 
+/// The session's user as of now, where the session came from, and the audit actor.
+async fn session_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<(UserRecord, Origin, Actor), ApiError> {
+    let user = state
+        .portal
+        .store
+        .get_user(session.record.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("session ended".into()))?;
+    let origin = Origin {
+        ip: session.record.ip.clone(),
+        user_agent: session.record.user_agent.clone(),
+    };
+    let actor = actor_for(Some(&user), &user.username, &origin);
+    Ok((user, origin, actor))
+}
+
 /// A presented second factor.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -574,17 +593,7 @@ pub async fn factor_step(
     session: &Session,
     input: &FactorInput,
 ) -> Result<(String, Session), ApiError> {
-    let user = state
-        .portal
-        .store
-        .get_user(session.record.user_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthenticated("session ended".into()))?;
-    let origin = Origin {
-        ip: session.record.ip.clone(),
-        user_agent: session.record.user_agent.clone(),
-    };
-    let actor = actor_for(Some(&user), &user.username, &origin);
+    let (user, origin, actor) = session_user(state, session).await?;
     // Codes share the per-address budget of password attempts.
     let decision = state.signin_ip_limiter.hit(&origin.ip, state.portal.now());
     if !decision.allowed {
@@ -862,17 +871,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<(String, Session), ApiError> {
-    let user = state
-        .portal
-        .store
-        .get_user(session.record.user_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthenticated("session ended".into()))?;
-    let origin = Origin {
-        ip: session.record.ip.clone(),
-        user_agent: session.record.user_agent.clone(),
-    };
-    let actor = actor_for(Some(&user), &user.username, &origin);
+    let (user, origin, actor) = session_user(state, session).await?;
     let verified = match user.password_hash.clone() {
         Some(phc) => state.portal.hashing.verify(current.to_string(), phc).await,
         None => false,

@@ -170,14 +170,7 @@ async fn factor_page(
     error: Option<&str>,
     challenge: Option<(&str, &str, &str)>,
 ) -> Result<Response, ApiError> {
-    let factors: Vec<_> = state
-        .portal
-        .store
-        .list_factors(caller.user.id)
-        .await?
-        .into_iter()
-        .filter(|f| f.confirmed)
-        .collect();
+    let factors = enrol::confirmed(state, &caller.user).await?;
     let has = |k: &str| factors.iter().any(|f| f.kind == k);
     let csrf = caller.session.record.csrf.clone();
     Ok(page(
@@ -633,14 +626,7 @@ pub async fn home(
     caller: SessionCaller,
 ) -> Result<Response, ApiError> {
     let csrf = caller.session.record.csrf.clone();
-    let factors: Vec<_> = state
-        .portal
-        .store
-        .list_factors(caller.user.id)
-        .await?
-        .into_iter()
-        .filter(|f| f.confirmed)
-        .collect();
+    let factors = enrol::confirmed(&state, &caller.user).await?;
     Ok(page(
         "Overview",
         Some(&caller.user.username),
@@ -665,14 +651,7 @@ pub async fn account(
     caller: SessionCaller,
 ) -> Result<Response, ApiError> {
     let csrf = caller.session.record.csrf.clone();
-    let factors: Vec<_> = state
-        .portal
-        .store
-        .list_factors(caller.user.id)
-        .await?
-        .into_iter()
-        .filter(|f| f.confirmed)
-        .collect();
+    let factors = enrol::confirmed(&state, &caller.user).await?;
     let left = state
         .portal
         .store
