@@ -1,0 +1,1798 @@
+//! The embedded store, [`Tsdb`]. See the crate documentation for the design and layout.
+
+use crate::block::{
+    Block, BlockWriter, IndexEntry, KIND_RAW, KIND_ROLLUP, LEVEL_COMPACTED, LEVEL_FLUSHED,
+};
+use crate::catalog::Catalog;
+use crate::chunk::{decode_raw, decode_rollup, encode_raw, encode_rollup};
+use crate::codec::Codec;
+use crate::error::{Result, TsdbError};
+use crate::fsutil::{dir_size, ensure_dir, remove_file, sync_dir, write_atomic};
+use crate::head::{
+    encode_key, encode_key_into, insert_sample, key_hash, range, shard_of, Frozen, SeriesHead,
+    Shard, SHARDS,
+};
+use crate::index::{Selected, SeriesEntry, SeriesIndex};
+use crate::query::{
+    aligned, bucket_ranges, bucketize, group_labels, merge_runs, reduce, single, Grid, GroupAcc,
+    Rows, Run,
+};
+use crate::types::{bucket_count, Aggregation, Grouping, Labels, Sample, Selector, SeriesKey};
+use crate::wal::{
+    decode_samples_body, decode_series_body, list_segments, put_series_record, replay_segment,
+    SamplesRecord, Wal, REC_SAMPLES, REC_SERIES,
+};
+use crate::TimeSeriesStore;
+use async_trait::async_trait;
+use hashbrown::DefaultHashBuilder;
+use parking_lot::{Condvar, Mutex, RwLock};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One day in milliseconds: raw blocks never straddle a UTC day boundary.
+pub const DAY_MS: i64 = 86_400_000;
+/// Rollup blocks cover 30-day periods aligned to the epoch.
+pub const ROLLUP_PERIOD_MS: i64 = 30 * DAY_MS;
+/// Blocks cut from the head are short-lived (compaction rewrites them): cheap codecs.
+const FLUSH_CODEC: Codec = Codec::Fast;
+/// Compacted day blocks and rollups: pco.
+const COMPACT_CODEC: Codec = Codec::Compact(8);
+/// Series per parallel query task.
+const QUERY_BATCH: usize = 128;
+/// Series per parallel compaction task.
+const COMPACT_BATCH: usize = 1024;
+/// WAL samples records are closed once they exceed this many bytes.
+const MAX_RECORD_BYTES: usize = 8 << 20;
+/// Samples of one series per WAL entry (larger vectors are split).
+const MAX_SAMPLES_PER_ENTRY: usize = 1 << 16;
+/// Coalesce chunk reads separated by less than this.
+const READ_GAP: u64 = 64 << 10;
+/// Largest coalesced read.
+const READ_SPAN: u64 = 16 << 20;
+
+const META_MAGIC: &[u8; 8] = b"PTSMETA1";
+
+/// Settings of the embedded store.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Cut the head into blocks at least this often (default 2 h).
+    pub flush_interval: Duration,
+    /// Cut the head into blocks once it holds this many samples (default 4 M ≈ 64 MiB).
+    /// With the background thread, appenders wait (back-pressure) while the head holds four
+    /// times this.
+    pub max_head_samples: usize,
+    /// Keep raw samples this long (default 30 days; applied per whole UTC day).
+    pub raw_retention: Duration,
+    /// Keep hourly rollups this long (default 365 days; applied per 30-day period).
+    pub rollup_retention: Duration,
+    /// Compact a day into one block (and compute its rollups) this long after it ended
+    /// (default 1 h). Later samples for that day are merged by a later compaction.
+    pub compaction_delay: Duration,
+    /// Run compaction and retention this often in the background (default 60 s).
+    pub maintenance_interval: Duration,
+    /// Run the background thread (flushes, compaction, retention by the wall clock).
+    /// Without it, call [`TimeSeriesStore::flush`], [`Tsdb::flush_now`] and
+    /// [`Tsdb::maintain_at`] yourself.
+    pub background: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flush_interval: Duration::from_secs(2 * 3600),
+            max_head_samples: 4_000_000,
+            raw_retention: Duration::from_secs(30 * 86_400),
+            rollup_retention: Duration::from_secs(365 * 86_400),
+            compaction_delay: Duration::from_secs(3600),
+            maintenance_interval: Duration::from_secs(60),
+            background: true,
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The wall clock in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(ms)
+        .unwrap_or(0)
+}
+
+fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// What opening found.
+#[derive(Clone, Debug, Default)]
+pub struct OpenReport {
+    /// Series known after open.
+    pub series: usize,
+    /// WAL segments replayed.
+    pub wal_segments: usize,
+    /// Intact WAL records replayed.
+    pub wal_records: u64,
+    /// Samples put back into the head from the WAL.
+    pub wal_samples: u64,
+    /// Bytes cut off torn WAL tails.
+    pub wal_truncated_bytes: u64,
+    /// Raw blocks in service.
+    pub raw_blocks: usize,
+    /// Rollup blocks in service.
+    pub rollup_blocks: usize,
+    /// Blocks superseded by a compaction that finished just before a crash, removed.
+    pub superseded_blocks: usize,
+    /// Blocks that failed their checks, renamed to `*.corrupt` and left out.
+    pub quarantined_blocks: Vec<PathBuf>,
+}
+
+/// What a flush wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Series written.
+    pub series: usize,
+    /// Samples written.
+    pub samples: u64,
+    /// Block files written (one per UTC day touched).
+    pub blocks: usize,
+}
+
+/// What a maintenance run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Days compacted into one block each (with their rollups).
+    pub compacted_days: usize,
+    /// Raw blocks removed by retention.
+    pub removed_raw_blocks: usize,
+    /// Rollup blocks removed by retention.
+    pub removed_rollup_blocks: usize,
+    /// Raw samples are kept from this instant on (`None`: no raw retention applied yet).
+    pub raw_floor_ms: Option<i64>,
+}
+
+/// Counters for monitoring the store.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Known series.
+    pub series: usize,
+    /// Samples in the head (not yet in blocks).
+    pub head_samples: usize,
+    /// Raw blocks.
+    pub raw_blocks: usize,
+    /// Rollup blocks.
+    pub rollup_blocks: usize,
+    /// Samples dropped on append because they are older than the raw retention.
+    pub dropped_samples: u64,
+    /// Raw samples are kept from this instant on.
+    pub raw_floor_ms: Option<i64>,
+}
+
+/// Bytes on disk, by kind.
+#[derive(Clone, Debug, Default)]
+pub struct DiskUsage {
+    /// Write-ahead log segments.
+    pub wal: u64,
+    /// Raw blocks (chunks and per-block index).
+    pub raw_blocks: u64,
+    /// Rollup blocks.
+    pub rollup_blocks: u64,
+    /// The series catalog.
+    pub catalog: u64,
+}
+
+#[derive(Clone, Default)]
+struct ReadState {
+    /// Ascending `(range_start, seq)`.
+    raw: Vec<Arc<Block>>,
+    /// Ascending `range_start`, one per period.
+    rollup: Vec<Arc<Block>>,
+    /// Heads being flushed, oldest first.
+    frozen: Vec<Arc<Frozen>>,
+}
+
+impl ReadState {
+    fn sort(&mut self) {
+        self.raw.sort_by_key(|b| (b.meta.range_start, b.meta.seq));
+        self.rollup
+            .sort_by_key(|b| (b.meta.range_start, b.meta.seq));
+    }
+}
+
+struct CatalogState {
+    catalog: Catalog,
+    /// Every series with a lower id is in the catalog.
+    upto: u64,
+}
+
+#[derive(Default)]
+struct BgState {
+    stop: bool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    blocks_dir: PathBuf,
+    opts: Options,
+    hasher: DefaultHashBuilder,
+    shards: Vec<Mutex<Shard>>,
+    index: RwLock<SeriesIndex>,
+    /// Appenders hold it shared while they update the head and queue WAL bytes; a flush
+    /// holds it exclusively while it freezes the head and rotates the WAL.
+    epoch: RwLock<()>,
+    state: RwLock<ReadState>,
+    wal: Wal,
+    catalog: Mutex<CatalogState>,
+    head_samples: AtomicUsize,
+    dropped: AtomicU64,
+    raw_floor: AtomicI64,
+    next_seq: AtomicU64,
+    maint: Mutex<()>,
+    closed: AtomicBool,
+    bg: Mutex<BgState>,
+    bg_cv: Condvar,
+    bg_thread: Mutex<Option<JoinHandle<()>>>,
+    flush_wanted: AtomicBool,
+    flush_done: tokio::sync::Notify,
+    open_report: OpenReport,
+    _lock: File,
+}
+
+/// The embedded time-series store. Open it with [`Tsdb::open`]; use it through
+/// [`TimeSeriesStore`]. Dropping it stops its threads (queued WAL bytes are written).
+pub struct Tsdb {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Tsdb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tsdb")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_meta(path: &Path) -> Option<i64> {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the store's meta file; raw retention restarts");
+            return None;
+        }
+    };
+    if data.len() != 20 || &data[..8] != META_MAGIC {
+        tracing::warn!("the store's meta file is damaged; raw retention restarts");
+        return None;
+    }
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&data[16..20]);
+    if crc32fast::hash(&data[..16]) != u32::from_le_bytes(crc) {
+        tracing::warn!("the store's meta file fails its checksum; raw retention restarts");
+        return None;
+    }
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&data[8..16]);
+    Some(i64::from_le_bytes(v))
+}
+
+fn write_meta(path: &Path, raw_floor: i64) -> Result<()> {
+    let mut data = Vec::with_capacity(20);
+    data.extend_from_slice(META_MAGIC);
+    data.extend_from_slice(&raw_floor.to_le_bytes());
+    let crc = crc32fast::hash(&data);
+    data.extend_from_slice(&crc.to_le_bytes());
+    write_atomic(path, &data)
+}
+
+/// Registers a series in the (not yet shared) shards and index during open.
+fn register(
+    shards: &mut [Shard],
+    index: &mut SeriesIndex,
+    hasher: &DefaultHashBuilder,
+    id: u64,
+    key: SeriesKey,
+    path: &Path,
+) -> Result<()> {
+    if let Some(e) = index.get(id) {
+        if *e.key != key {
+            return Err(TsdbError::corrupt(
+                path,
+                format!("series {id} is defined twice with different keys"),
+            ));
+        }
+        return Ok(());
+    }
+    let enc = encode_key(&key);
+    let hash = key_hash(hasher, &enc);
+    let shard = shard_of(hash);
+    if let Some(slot) = shards[shard].find(hash, &enc) {
+        let other = shards[shard].series[slot as usize].id;
+        return Err(TsdbError::corrupt(
+            path,
+            format!("series {key} has two ids ({other} and {id})"),
+        ));
+    }
+    let key = Arc::new(key);
+    let slot = shards[shard].insert(
+        hash,
+        SeriesHead {
+            id,
+            enc,
+            samples: Vec::new(),
+        },
+    );
+    index.insert(
+        id,
+        SeriesEntry {
+            key,
+            shard: shard as u32,
+            slot,
+        },
+    );
+    Ok(())
+}
+
+/// Opens every block in `dir`; returns raw and rollup blocks and what was cleaned up.
+fn load_blocks(dir: &Path, report: &mut OpenReport) -> Result<ReadState> {
+    let mut st = ReadState::default();
+    let rd = std::fs::read_dir(dir).map_err(|e| TsdbError::io(dir, e))?;
+    let mut paths = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| TsdbError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("tmp-") {
+            remove_file(&entry.path())?;
+        } else if name.ends_with(".blk") {
+            paths.push(entry.path());
+        }
+    }
+    paths.sort();
+    for path in paths {
+        match Block::open(&path) {
+            Ok(b) if b.meta.kind == KIND_ROLLUP => st.rollup.push(Arc::new(b)),
+            Ok(b) if b.meta.kind == KIND_RAW => st.raw.push(Arc::new(b)),
+            Ok(_) | Err(TsdbError::Corrupt { .. }) => {
+                let to = path.with_extension("blk.corrupt");
+                tracing::error!(block = %path.display(), "block fails its checks; set aside");
+                std::fs::rename(&path, &to).map_err(|e| TsdbError::io(&path, e))?;
+                report.quarantined_blocks.push(to);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // A compacted block supersedes every older block of its day; the newest rollup block
+    // of a period supersedes older ones (each rewrite contains its predecessor).
+    let mut newest_compacted: HashMap<i64, u64> = HashMap::new();
+    for b in &st.raw {
+        if b.meta.level == LEVEL_COMPACTED {
+            let e = newest_compacted.entry(b.meta.range_start).or_insert(0);
+            *e = (*e).max(b.meta.seq);
+        }
+    }
+    let mut newest_rollup: HashMap<i64, u64> = HashMap::new();
+    for b in &st.rollup {
+        let e = newest_rollup.entry(b.meta.range_start).or_insert(0);
+        *e = (*e).max(b.meta.seq);
+    }
+    let mut dead = Vec::new();
+    st.raw.retain(|b| {
+        let keep = newest_compacted
+            .get(&b.meta.range_start)
+            .is_none_or(|&s| b.meta.seq >= s);
+        if !keep {
+            dead.push(b.path.clone());
+        }
+        keep
+    });
+    st.rollup.retain(|b| {
+        let keep = newest_rollup
+            .get(&b.meta.range_start)
+            .is_none_or(|&s| b.meta.seq >= s);
+        if !keep {
+            dead.push(b.path.clone());
+        }
+        keep
+    });
+    for p in &dead {
+        remove_file(p)?;
+    }
+    if !dead.is_empty() {
+        sync_dir(dir)?;
+    }
+    report.superseded_blocks = dead.len();
+    st.sort();
+    Ok(st)
+}
+
+impl Tsdb {
+    /// Opens (or creates) a store in `dir`: loads the series catalog and the blocks,
+    /// replays the WAL into the head (truncating a torn tail), and starts the WAL writer and,
+    /// if enabled, the background thread. Blocking; call it before serving, or from
+    /// `spawn_blocking`.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Tsdb> {
+        let dir = dir.as_ref().to_path_buf();
+        let wal_dir = dir.join("wal");
+        let blocks_dir = dir.join("blocks");
+        ensure_dir(&dir)?;
+        ensure_dir(&wal_dir)?;
+        ensure_dir(&blocks_dir)?;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| TsdbError::io(&lock_path, e))?;
+        if fs4::FileExt::try_lock(&lock).is_err() {
+            return Err(TsdbError::Locked(dir));
+        }
+        let mut report = OpenReport::default();
+        let raw_floor = read_meta(&dir.join("meta")).unwrap_or(i64::MIN);
+        let hasher = DefaultHashBuilder::default();
+        let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::default()).collect();
+        let mut index = SeriesIndex::default();
+
+        let cat_path = dir.join("series.cat");
+        let (catalog, cat_series) = Catalog::open(&cat_path)?;
+        let mut in_catalog = vec![false; 0];
+        for (id, key) in cat_series {
+            let i = id as usize;
+            if in_catalog.len() <= i {
+                in_catalog.resize(i + 1, false);
+            }
+            in_catalog[i] = true;
+            register(&mut shards, &mut index, &hasher, id, key, &cat_path)?;
+        }
+
+        let state = load_blocks(&blocks_dir, &mut report)?;
+        let max_seq = state
+            .raw
+            .iter()
+            .chain(&state.rollup)
+            .map(|b| b.meta.seq)
+            .max()
+            .unwrap_or(0);
+        let max_seq = max_seq.max(max_tmp_or_corrupt_seq(&blocks_dir));
+
+        // Replay the WAL.
+        let segments = list_segments(&wal_dir)?;
+        let mut head_samples = 0usize;
+        let mut unknown = 0u64;
+        for (_, path) in &segments {
+            let r = replay_segment(path, |kind, body| {
+                match kind {
+                    REC_SERIES => {
+                        let (id, key) = decode_series_body(body)?;
+                        register(&mut shards, &mut index, &hasher, id, key, path)?;
+                    }
+                    REC_SAMPLES => {
+                        decode_samples_body(body, |id, s| {
+                            report.wal_samples += 1;
+                            if s.ts_ms < raw_floor {
+                                return;
+                            }
+                            match index.get(id) {
+                                Some(e) => {
+                                    let head = &mut shards[e.shard as usize].series
+                                        [e.slot as usize]
+                                        .samples;
+                                    if insert_sample(head, s) {
+                                        head_samples += 1;
+                                    }
+                                }
+                                None => unknown += 1,
+                            }
+                        })?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            report.wal_records += r.records;
+            report.wal_truncated_bytes += r.truncated_bytes;
+        }
+        report.wal_segments = segments.len();
+        if unknown > 0 {
+            tracing::warn!(samples = unknown, "WAL samples of unknown series skipped");
+        }
+
+        // Make the catalog hold every series before any WAL segment can be deleted.
+        let mut catalog = catalog;
+        let missing: Vec<(u64, Arc<SeriesKey>)> = index
+            .iter()
+            .filter(|(id, _)| !in_catalog.get(*id as usize).copied().unwrap_or(false))
+            .map(|(id, k)| (id, Arc::clone(k)))
+            .collect();
+        catalog.append(missing.iter().map(|(id, k)| (*id, &**k)))?;
+        let upto = index.next_id();
+
+        let first_segment = segments.last().map(|s| s.0 + 1).unwrap_or(1);
+        let wal = Wal::start(&wal_dir, first_segment)?;
+
+        report.series = index.len();
+        report.raw_blocks = state.raw.len();
+        report.rollup_blocks = state.rollup.len();
+        let inner = Arc::new(Inner {
+            dir: dir.clone(),
+            blocks_dir,
+            opts: opts.clone(),
+            hasher,
+            shards: shards.into_iter().map(Mutex::new).collect(),
+            index: RwLock::new(index),
+            epoch: RwLock::new(()),
+            state: RwLock::new(state),
+            wal,
+            catalog: Mutex::new(CatalogState { catalog, upto }),
+            head_samples: AtomicUsize::new(head_samples),
+            dropped: AtomicU64::new(0),
+            raw_floor: AtomicI64::new(raw_floor),
+            next_seq: AtomicU64::new(max_seq + 1),
+            maint: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            bg: Mutex::new(BgState::default()),
+            bg_cv: Condvar::new(),
+            bg_thread: Mutex::new(None),
+            flush_wanted: AtomicBool::new(false),
+            flush_done: tokio::sync::Notify::new(),
+            open_report: report,
+            _lock: lock,
+        });
+        if opts.background {
+            let bg_inner = Arc::clone(&inner);
+            let handle = std::thread::Builder::new()
+                .name("tsdb-maintenance".into())
+                .spawn(move || background_loop(&bg_inner))
+                .map_err(|e| TsdbError::io(&dir, e))?;
+            *inner.bg_thread.lock() = Some(handle);
+        }
+        Ok(Tsdb { inner })
+    }
+
+    /// What opening found (replayed WAL, truncated bytes, quarantined blocks).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.open_report
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Cuts the head into blocks now (blocking). See [`TimeSeriesStore::flush`].
+    pub fn flush_now(&self) -> Result<FlushReport> {
+        self.inner.flush()
+    }
+
+    /// Runs compaction and retention as of `now_ms` (blocking): every finished day with
+    /// several blocks, or only a flushed one, becomes one compacted block plus its hourly
+    /// rollups; raw days and rollup periods past retention are deleted.
+    pub fn maintain_at(&self, now_ms: i64) -> Result<MaintenanceReport> {
+        self.inner.maintain_at(now_ms)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let st = self.inner.state.read();
+        let floor = self.inner.raw_floor.load(Ordering::Acquire);
+        Stats {
+            series: self.inner.index.read().len(),
+            head_samples: self.inner.head_samples.load(Ordering::Relaxed),
+            raw_blocks: st.raw.len(),
+            rollup_blocks: st.rollup.len(),
+            dropped_samples: self.inner.dropped.load(Ordering::Relaxed),
+            raw_floor_ms: (floor != i64::MIN).then_some(floor),
+        }
+    }
+
+    /// Bytes on disk by kind.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let st = self.inner.state.read().clone();
+        Ok(DiskUsage {
+            wal: dir_size(&self.inner.dir.join("wal"))?,
+            raw_blocks: st.raw.iter().map(|b| b.bytes).sum(),
+            rollup_blocks: st.rollup.iter().map(|b| b.bytes).sum(),
+            catalog: std::fs::metadata(self.inner.dir.join("series.cat"))
+                .map(|m| m.len())
+                .unwrap_or(0),
+        })
+    }
+
+    /// Stops the background thread and the WAL writer (blocking). Later appends fail with
+    /// [`TsdbError::Closed`]; reads keep working.
+    pub fn close_now(&self) {
+        self.inner.close();
+    }
+}
+
+impl Drop for Tsdb {
+    fn drop(&mut self) {
+        self.inner.close();
+    }
+}
+
+/// Sequence numbers of leftover temporary or quarantined blocks, so new blocks never reuse
+/// their names.
+fn max_tmp_or_corrupt_seq(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let hex = name.split('-').nth(1)?.split('.').next()?.to_owned();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn background_loop(inner: &Inner) {
+    let tick = Duration::from_millis(250);
+    let mut last_flush = Instant::now();
+    let mut last_maint: Option<Instant> = None;
+    loop {
+        {
+            let mut bg = inner.bg.lock();
+            if !bg.stop && !inner.flush_wanted.load(Ordering::Acquire) {
+                inner.bg_cv.wait_for(&mut bg, tick);
+            }
+            if bg.stop {
+                break;
+            }
+        }
+        let wanted = inner.flush_wanted.swap(false, Ordering::AcqRel);
+        let head = inner.head_samples.load(Ordering::Relaxed);
+        if head > 0
+            && (wanted
+                || head >= inner.opts.max_head_samples
+                || last_flush.elapsed() >= inner.opts.flush_interval)
+        {
+            if let Err(e) = inner.flush() {
+                tracing::warn!(error = %e, "flushing the head failed; retrying");
+            }
+            last_flush = Instant::now();
+            inner.flush_done.notify_waiters();
+        } else if wanted {
+            inner.flush_done.notify_waiters();
+        }
+        if last_maint.is_none_or(|t| t.elapsed() >= inner.opts.maintenance_interval) {
+            if let Err(e) = inner.maintain_at(now_ms()) {
+                tracing::warn!(error = %e, "time-series maintenance failed");
+            }
+            last_maint = Some(Instant::now());
+        }
+    }
+}
+
+/// A batch entry on its way to its shard.
+#[derive(Clone, Copy, Default)]
+struct Item {
+    index: u32,
+    start: u32,
+    end: u32,
+    hash: u64,
+}
+
+/// Chunks of one block for one query batch, read with few system calls.
+struct BatchChunks {
+    buf: Vec<u8>,
+    /// Per series of the batch: `(start, len)` in `buf`.
+    loc: Vec<Option<(usize, usize)>>,
+}
+
+impl BatchChunks {
+    fn fetch(block: &Block, batch: &[Selected]) -> Result<BatchChunks> {
+        let entries: Vec<Option<IndexEntry>> =
+            batch.iter().map(|s| block.find(s.id).copied()).collect();
+        let mut out = BatchChunks {
+            buf: Vec::new(),
+            loc: vec![None; batch.len()],
+        };
+        let present: Vec<(usize, IndexEntry)> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.map(|e| (i, e)))
+            .collect();
+        let mut g = 0;
+        while g < present.len() {
+            // Grow a span of nearby chunks (offsets ascend with ids).
+            let span_start = present[g].1.offset;
+            let mut span_end = span_start + u64::from(present[g].1.len);
+            let mut h = g + 1;
+            while h < present.len() {
+                let e = &present[h].1;
+                let end = e.offset + u64::from(e.len);
+                if e.offset < span_end
+                    || e.offset - span_end > READ_GAP
+                    || end - span_start > READ_SPAN
+                {
+                    break;
+                }
+                span_end = end;
+                h += 1;
+            }
+            let base = out.buf.len();
+            out.buf.resize(base + (span_end - span_start) as usize, 0);
+            block.read_at(span_start, &mut out.buf[base..])?;
+            for (i, e) in &present[g..h] {
+                let start = base + (e.offset - span_start) as usize;
+                let len = e.len as usize;
+                block.verify(e, &out.buf[start..start + len])?;
+                out.loc[*i] = Some((start, len));
+            }
+            g = h;
+        }
+        Ok(out)
+    }
+
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        self.loc[i].map(|(s, l)| &self.buf[s..s + l])
+    }
+}
+
+/// What a query reads, fixed at its start.
+struct Snapshot {
+    raw: Vec<Arc<Block>>,
+    frozen: Vec<Arc<Frozen>>,
+    rollup: Vec<Arc<Block>>,
+    heads: Vec<Vec<Sample>>,
+    raw_lo: i64,
+    hi: i64,
+    rollup_lo: i64,
+    rollup_hi: i64,
+}
+
+/// Per-task scratch buffers of a query.
+#[derive(Default)]
+struct Scratch {
+    runs: Vec<Run>,
+    merged: Run,
+    tmp: Run,
+    rows: Rows,
+    tmp_rows: Rows,
+}
+
+impl Inner {
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        if let Some(f) = self.wal.failed() {
+            return Err(TsdbError::WalFailed(f.to_string()));
+        }
+        Ok(())
+    }
+
+    fn alloc_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::AcqRel)
+    }
+
+    fn request_flush(&self) {
+        if !self.flush_wanted.swap(true, Ordering::AcqRel) {
+            let _g = self.bg.lock();
+            self.bg_cv.notify_all();
+        }
+    }
+
+    async fn append(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<()> {
+        self.check_open()?;
+        if self.opts.background {
+            let hard = self.opts.max_head_samples.saturating_mul(4);
+            while self.head_samples.load(Ordering::Relaxed) >= hard {
+                let notified = self.flush_done.notified();
+                self.request_flush();
+                if self.head_samples.load(Ordering::Relaxed) < hard {
+                    break;
+                }
+                notified.await;
+                self.check_open()?;
+            }
+        }
+        let seq = self.append_sync(batch)?;
+        if self.head_samples.load(Ordering::Relaxed) >= self.opts.max_head_samples
+            && self.opts.background
+        {
+            self.request_flush();
+        }
+        match seq {
+            Some(seq) => self.wal.wait_durable(seq).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Updates the head and queues the WAL records; returns the WAL sequence to wait for.
+    fn append_sync(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<Option<u64>> {
+        let floor = self.raw_floor.load(Ordering::Acquire);
+        // One pass over the keys: encode (and check) each into one buffer and hash it.
+        // Nothing changes before every key has passed.
+        let mut encs: Vec<u8> = Vec::with_capacity(batch.len() * 96);
+        let mut items: Vec<Item> = Vec::with_capacity(batch.len());
+        let mut counts = [0usize; SHARDS + 1];
+        for (i, (key, samples)) in batch.iter().enumerate() {
+            if samples.is_empty() {
+                continue;
+            }
+            let start = encs.len();
+            encode_key_into(key, &mut encs)?;
+            let hash = key_hash(&self.hasher, &encs[start..]);
+            counts[shard_of(hash) + 1] += 1;
+            items.push(Item {
+                index: i as u32,
+                start: start as u32,
+                end: encs.len() as u32,
+                hash,
+            });
+        }
+        for i in 1..=SHARDS {
+            counts[i] += counts[i - 1];
+        }
+        let mut fill = counts;
+        let mut order: Vec<Item> = vec![Item::default(); items.len()];
+        for it in &items {
+            let s = shard_of(it.hash);
+            order[fill[s]] = *it;
+            fill[s] += 1;
+        }
+        drop(items);
+
+        let mut buf: Vec<u8> = Vec::with_capacity(batch.len() * 16 + 64);
+        let mut slots: Vec<u32> = Vec::new();
+        let mut last_seq = None;
+        let mut added = 0usize;
+        let mut dropped = 0u64;
+        let _epoch = self.epoch.read();
+        self.check_open()?;
+        for shard_i in 0..SHARDS {
+            let its = &order[counts[shard_i]..counts[shard_i + 1]];
+            if its.is_empty() {
+                continue;
+            }
+            buf.clear();
+            slots.clear();
+            let mut shard = self.shards[shard_i].lock();
+            for it in its {
+                let enc = &encs[it.start as usize..it.end as usize];
+                let slot = match shard.find(it.hash, enc) {
+                    Some(s) => s,
+                    None => self.create_series(
+                        &mut shard,
+                        shard_i,
+                        it.hash,
+                        &batch[it.index as usize].0,
+                        enc,
+                        &mut buf,
+                    ),
+                };
+                slots.push(slot);
+            }
+            let base = batch[its[0].index as usize]
+                .1
+                .first()
+                .map(|s| s.ts_ms)
+                .unwrap_or(0);
+            let mut rec = SamplesRecord::begin(&mut buf, base);
+            let mut rec_start = buf.len();
+            for (it, &slot) in its.iter().zip(&slots) {
+                let head = &mut shard.series[slot as usize];
+                // Bounded records: a huge batch never makes a record the reader would refuse.
+                for samples in batch[it.index as usize].1.chunks(MAX_SAMPLES_PER_ENTRY) {
+                    let keep = if floor == i64::MIN || samples.iter().all(|s| s.ts_ms >= floor) {
+                        samples.len()
+                    } else {
+                        samples.iter().filter(|s| s.ts_ms >= floor).count()
+                    };
+                    dropped += (samples.len() - keep) as u64;
+                    if keep == 0 {
+                        continue;
+                    }
+                    let mut prev = rec.series_header(&mut buf, head.id, keep);
+                    for s in samples {
+                        if s.ts_ms < floor {
+                            continue;
+                        }
+                        if insert_sample(&mut head.samples, *s) {
+                            added += 1;
+                        }
+                        prev = SamplesRecord::sample(&mut buf, prev, *s);
+                    }
+                    if buf.len() - rec_start > MAX_RECORD_BYTES {
+                        rec.end(&mut buf);
+                        rec = SamplesRecord::begin(&mut buf, base);
+                        rec_start = buf.len();
+                    }
+                }
+            }
+            rec.end(&mut buf);
+            if !buf.is_empty() {
+                last_seq = Some(self.wal.submit(&buf)?);
+            }
+        }
+        self.head_samples.fetch_add(added, Ordering::Relaxed);
+        drop(_epoch);
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        Ok(last_seq)
+    }
+
+    /// Creates a series inside its (locked) shard and queues its definition record.
+    fn create_series(
+        &self,
+        shard: &mut Shard,
+        shard_i: usize,
+        hash: u64,
+        key: &SeriesKey,
+        enc: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> u32 {
+        let key = Arc::new(key.clone());
+        let mut index = self.index.write();
+        let id = index.next_id();
+        let slot = shard.insert(
+            hash,
+            SeriesHead {
+                id,
+                enc: enc.into(),
+                samples: Vec::new(),
+            },
+        );
+        index.insert(
+            id,
+            SeriesEntry {
+                key: Arc::clone(&key),
+                shard: shard_i as u32,
+                slot,
+            },
+        );
+        drop(index);
+        put_series_record(buf, id, &key);
+        slot
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        {
+            let mut bg = self.bg.lock();
+            bg.stop = true;
+        }
+        self.bg_cv.notify_all();
+        let handle = self.bg_thread.lock().take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                tracing::error!("the time-series maintenance thread panicked");
+            }
+        }
+        self.wal.shutdown();
+        self.flush_done.notify_waiters();
+    }
+
+    // ---- flush ----
+
+    fn flush(&self) -> Result<FlushReport> {
+        let _m = self.maint.lock();
+        let rotate_to = {
+            let _w = self.epoch.write();
+            let mut series = Vec::new();
+            for shard in &self.shards {
+                let mut sh = shard.lock();
+                for h in sh.series.iter_mut() {
+                    if !h.samples.is_empty() {
+                        series.push((h.id, std::mem::take(&mut h.samples)));
+                    }
+                }
+            }
+            self.head_samples.store(0, Ordering::Relaxed);
+            let mut st = self.state.write();
+            if series.is_empty() && st.frozen.is_empty() {
+                return Ok(FlushReport::default());
+            }
+            if !series.is_empty() {
+                series.sort_unstable_by_key(|(id, _)| *id);
+                st.frozen.push(Arc::new(Frozen { series }));
+            }
+            drop(st);
+            self.wal.rotate()?
+        };
+        let frozen = self.state.read().frozen.clone();
+        let (blocks, report) = self.write_flushed(&frozen)?;
+        self.persist_catalog()?;
+        {
+            let mut st = self.state.write();
+            st.raw.extend(blocks.into_iter().map(Arc::new));
+            st.frozen
+                .retain(|f| !frozen.iter().any(|g| Arc::ptr_eq(f, g)));
+            st.sort();
+        }
+        self.wal.wait_segment(rotate_to)?;
+        self.wal.remove_segments_below(rotate_to)?;
+        Ok(report)
+    }
+
+    fn write_flushed(&self, frozen: &[Arc<Frozen>]) -> Result<(Vec<Block>, FlushReport)> {
+        let floor = self.raw_floor.load(Ordering::Acquire);
+        let mut ids: Vec<u64> = frozen
+            .iter()
+            .flat_map(|f| f.series.iter().map(|(id, _)| *id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        type Encoded = (i64, u64, i64, i64, u32, Vec<u8>);
+        let encoded: Vec<Vec<Encoded>> = ids
+            .par_chunks(256)
+            .map(|chunk| -> Result<Vec<Encoded>> {
+                let mut out = Vec::new();
+                let mut runs: Vec<Run> = vec![Run::default(); frozen.len()];
+                let (mut merged, mut tmp, mut part) =
+                    (Run::default(), Run::default(), Run::default());
+                for &id in chunk {
+                    let mut n = 0;
+                    for f in frozen {
+                        if let Some(s) = f.get(id) {
+                            runs[n].clear();
+                            runs[n].extend_samples(s);
+                            n += 1;
+                        }
+                    }
+                    merge_runs(&runs[..n], &mut merged, &mut tmp);
+                    merged.clip(floor, i64::MAX);
+                    let mut a = 0;
+                    while a < merged.ts.len() {
+                        let day = day_of(merged.ts[a]);
+                        let b = a + merged.ts[a..].partition_point(|&t| t < day + DAY_MS);
+                        part.clear();
+                        part.ts.extend_from_slice(&merged.ts[a..b]);
+                        part.vals.extend_from_slice(&merged.vals[a..b]);
+                        let mut bytes = Vec::new();
+                        encode_raw(&part, FLUSH_CODEC, &mut bytes)?;
+                        out.push((
+                            day,
+                            id,
+                            part.ts[0],
+                            part.ts[b - a - 1],
+                            (b - a) as u32,
+                            bytes,
+                        ));
+                        a = b;
+                    }
+                }
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut writers: BTreeMap<i64, BlockWriter> = BTreeMap::new();
+        let mut report = FlushReport::default();
+        for batch in &encoded {
+            let mut last_id = None;
+            for (day, id, min, max, count, bytes) in batch {
+                if !writers.contains_key(day) {
+                    let w = BlockWriter::create(
+                        &self.blocks_dir,
+                        KIND_RAW,
+                        LEVEL_FLUSHED,
+                        self.alloc_seq(),
+                        *day,
+                        day + DAY_MS,
+                    )?;
+                    writers.insert(*day, w);
+                }
+                if let Some(w) = writers.get_mut(day) {
+                    w.add(*id, *min, *max, *count, bytes)?;
+                }
+                report.samples += u64::from(*count);
+                if last_id != Some(*id) {
+                    report.series += 1;
+                    last_id = Some(*id);
+                }
+            }
+        }
+        let mut blocks = Vec::with_capacity(writers.len());
+        for (_, w) in writers {
+            blocks.push(w.finish()?);
+        }
+        report.blocks = blocks.len();
+        Ok((blocks, report))
+    }
+
+    fn persist_catalog(&self) -> Result<()> {
+        let mut cat = self.catalog.lock();
+        let items: Vec<(u64, Arc<SeriesKey>)> = {
+            let idx = self.index.read();
+            if idx.next_id() <= cat.upto {
+                return Ok(());
+            }
+            idx.iter()
+                .filter(|(id, _)| *id >= cat.upto)
+                .map(|(id, k)| (id, Arc::clone(k)))
+                .collect()
+        };
+        let next = items.last().map(|(id, _)| id + 1).unwrap_or(cat.upto);
+        cat.catalog
+            .append(items.iter().map(|(id, k)| (*id, &**k)))?;
+        cat.upto = next;
+        Ok(())
+    }
+
+    // ---- compaction and retention ----
+
+    fn maintain_at(&self, now: i64) -> Result<MaintenanceReport> {
+        let _m = self.maint.lock();
+        let mut report = MaintenanceReport::default();
+        let floor = self.raw_floor.load(Ordering::Acquire);
+        let delay = ms(self.opts.compaction_delay);
+        let mut days: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+        for b in &self.state.read().raw {
+            days.entry(b.meta.range_start)
+                .or_default()
+                .push(Arc::clone(b));
+        }
+        for (day, mut blocks) in days {
+            if day < floor || (day + DAY_MS).saturating_add(delay) > now {
+                continue;
+            }
+            if blocks.len() == 1 && blocks[0].meta.level == LEVEL_COMPACTED {
+                continue;
+            }
+            blocks.sort_by_key(|b| b.meta.seq);
+            self.compact_day(day, &blocks)?;
+            report.compacted_days += 1;
+        }
+
+        // Retention.
+        let raw_cut = day_of(now.saturating_sub(ms(self.opts.raw_retention)));
+        if raw_cut > floor {
+            write_meta(&self.dir.join("meta"), raw_cut)?;
+            self.raw_floor.store(raw_cut, Ordering::Release);
+        }
+        let floor = self.raw_floor.load(Ordering::Acquire);
+        let rollup_cut = now.saturating_sub(ms(self.opts.rollup_retention));
+        let mut dead = Vec::new();
+        {
+            let mut st = self.state.write();
+            st.raw.retain(|b| {
+                let keep = b.meta.range_end > floor;
+                if !keep {
+                    dead.push(b.path.clone());
+                    report.removed_raw_blocks += 1;
+                }
+                keep
+            });
+            st.rollup.retain(|b| {
+                let keep = b.meta.range_end > rollup_cut;
+                if !keep {
+                    dead.push(b.path.clone());
+                    report.removed_rollup_blocks += 1;
+                }
+                keep
+            });
+        }
+        for p in &dead {
+            remove_file(p)?;
+        }
+        if !dead.is_empty() {
+            sync_dir(&self.blocks_dir)?;
+        }
+        report.raw_floor_ms = (floor != i64::MIN).then_some(floor);
+        Ok(report)
+    }
+
+    fn compact_day(&self, day: i64, inputs: &[Arc<Block>]) -> Result<()> {
+        let mut ids: Vec<u64> = inputs
+            .iter()
+            .flat_map(|b| b.index.iter().map(|e| e.series))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut writer = BlockWriter::create(
+            &self.blocks_dir,
+            KIND_RAW,
+            LEVEL_COMPACTED,
+            self.alloc_seq(),
+            day,
+            day + DAY_MS,
+        )?;
+        let mut new_rows: Vec<(u64, Rows)> = Vec::new();
+        type Out = Option<(u64, i64, i64, u32, Vec<u8>, Rows)>;
+        for chunk in ids.chunks(COMPACT_BATCH) {
+            let encoded: Vec<Out> = chunk
+                .par_iter()
+                .map_init(
+                    || {
+                        (
+                            Vec::new(),
+                            vec![Run::default(); inputs.len()],
+                            Run::default(),
+                            Run::default(),
+                        )
+                    },
+                    |(buf, runs, merged, tmp), &id| -> Result<Out> {
+                        let mut n = 0;
+                        for b in inputs {
+                            if let Some(e) = b.find(id) {
+                                b.read_chunk(e, buf)?;
+                                decode_raw(buf, &mut runs[n])
+                                    .map_err(|err| TsdbError::corrupt(&b.path, err.to_string()))?;
+                                runs[n].clip(day, day + DAY_MS - 1);
+                                n += 1;
+                            }
+                        }
+                        merge_runs(&runs[..n], merged, tmp);
+                        let (Some(&min), Some(&max)) = (merged.ts.first(), merged.ts.last()) else {
+                            return Ok(None);
+                        };
+                        let mut bytes = Vec::new();
+                        encode_raw(merged, COMPACT_CODEC, &mut bytes)?;
+                        let rows = Rows::from_run(merged);
+                        Ok(Some((id, min, max, merged.ts.len() as u32, bytes, rows)))
+                    },
+                )
+                .collect::<Result<Vec<_>>>()?;
+            for (id, min, max, count, bytes, rows) in encoded.into_iter().flatten() {
+                writer.add(id, min, max, count, &bytes)?;
+                new_rows.push((id, rows));
+            }
+        }
+        let new_raw = if writer.is_empty() {
+            None
+        } else {
+            Some(writer.finish()?)
+        };
+        let period = day.div_euclid(ROLLUP_PERIOD_MS) * ROLLUP_PERIOD_MS;
+        let existing = self
+            .state
+            .read()
+            .rollup
+            .iter()
+            .find(|b| b.meta.range_start == period)
+            .cloned();
+        let new_rollup = self.write_rollup(period, existing.as_deref(), day, &new_rows)?;
+        {
+            let mut st = self.state.write();
+            st.raw.retain(|b| !inputs.iter().any(|i| Arc::ptr_eq(i, b)));
+            if let Some(b) = new_raw {
+                st.raw.push(Arc::new(b));
+            }
+            if let Some(old) = &existing {
+                st.rollup.retain(|b| !Arc::ptr_eq(b, old));
+            }
+            if let Some(r) = new_rollup {
+                st.rollup.push(Arc::new(r));
+            }
+            st.sort();
+        }
+        for b in inputs {
+            remove_file(&b.path)?;
+        }
+        if let Some(old) = existing {
+            remove_file(&old.path)?;
+        }
+        sync_dir(&self.blocks_dir)
+    }
+
+    /// Writes the rollup block of `period`: the existing block's rows, with those of `day`
+    /// replaced by `new_rows` (ascending series id).
+    fn write_rollup(
+        &self,
+        period: i64,
+        existing: Option<&Block>,
+        day: i64,
+        new_rows: &[(u64, Rows)],
+    ) -> Result<Option<Block>> {
+        enum Item<'a> {
+            Keep(&'a IndexEntry),
+            New(u64, &'a Rows),
+            Merge(&'a IndexEntry, &'a Rows),
+        }
+        let ex: &[IndexEntry] = existing.map(|b| b.index.as_slice()).unwrap_or(&[]);
+        let mut items = Vec::with_capacity(ex.len().max(new_rows.len()));
+        let (mut i, mut j) = (0, 0);
+        while i < ex.len() || j < new_rows.len() {
+            match (ex.get(i), new_rows.get(j)) {
+                (Some(e), Some((id, rows))) if e.series == *id => {
+                    items.push(Item::Merge(e, rows));
+                    i += 1;
+                    j += 1;
+                }
+                (Some(e), Some((id, _))) if e.series < *id => {
+                    items.push(Item::Keep(e));
+                    i += 1;
+                }
+                (Some(e), None) => {
+                    items.push(Item::Keep(e));
+                    i += 1;
+                }
+                (_, Some((id, rows))) => {
+                    items.push(Item::New(*id, rows));
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        let mut writer = BlockWriter::create(
+            &self.blocks_dir,
+            KIND_ROLLUP,
+            LEVEL_COMPACTED,
+            self.alloc_seq(),
+            period,
+            period + ROLLUP_PERIOD_MS,
+        )?;
+        type Out = (u64, i64, i64, u32, Vec<u8>);
+        for chunk in items.chunks(COMPACT_BATCH) {
+            let encoded: Vec<Out> = chunk
+                .par_iter()
+                .map_init(
+                    || (Vec::new(), Rows::default()),
+                    |(buf, old), item| -> Result<Out> {
+                        match item {
+                            Item::Keep(e) => {
+                                let b = existing.ok_or_else(|| {
+                                    TsdbError::Internal("rollup entry without block".into())
+                                })?;
+                                let mut bytes = Vec::new();
+                                b.read_chunk(e, &mut bytes)?;
+                                Ok((e.series, e.min_ts, e.max_ts, e.count, bytes))
+                            }
+                            Item::New(id, rows) => {
+                                let mut bytes = Vec::new();
+                                encode_rollup(rows, COMPACT_CODEC, &mut bytes)?;
+                                let (min, max) = (
+                                    rows.ts.first().copied().unwrap_or(day),
+                                    rows.ts.last().copied().unwrap_or(day),
+                                );
+                                Ok((*id, min, max, rows.len() as u32, bytes))
+                            }
+                            Item::Merge(e, rows) => {
+                                let b = existing.ok_or_else(|| {
+                                    TsdbError::Internal("rollup entry without block".into())
+                                })?;
+                                b.read_chunk(e, buf)?;
+                                decode_rollup(buf, old)
+                                    .map_err(|err| TsdbError::corrupt(&b.path, err.to_string()))?;
+                                let mut merged = Rows::default();
+                                let mut k = 0;
+                                while k < old.len() && old.ts[k] < day {
+                                    merged.push(old.ts[k], old.acc(k));
+                                    k += 1;
+                                }
+                                for r in 0..rows.len() {
+                                    merged.push(rows.ts[r], rows.acc(r));
+                                }
+                                while k < old.len() {
+                                    if old.ts[k] >= day + DAY_MS {
+                                        merged.push(old.ts[k], old.acc(k));
+                                    }
+                                    k += 1;
+                                }
+                                let mut bytes = Vec::new();
+                                encode_rollup(&merged, COMPACT_CODEC, &mut bytes)?;
+                                let (min, max) = (
+                                    merged.ts.first().copied().unwrap_or(day),
+                                    merged.ts.last().copied().unwrap_or(day),
+                                );
+                                Ok((e.series, min, max, merged.len() as u32, bytes))
+                            }
+                        }
+                    },
+                )
+                .collect::<Result<Vec<_>>>()?;
+            for (id, min, max, count, bytes) in encoded {
+                if count > 0 {
+                    writer.add(id, min, max, count, &bytes)?;
+                }
+            }
+        }
+        if writer.is_empty() {
+            return Ok(None);
+        }
+        writer.finish().map(Some)
+    }
+
+    // ---- queries ----
+
+    fn select(&self, selector: &Selector) -> Result<Vec<Selected>> {
+        let compiled = selector.compile()?;
+        Ok(self.index.read().select(&compiled))
+    }
+
+    fn snapshot(&self, selected: &[Selected], lo: i64, hi: i64, rollups: bool) -> Snapshot {
+        let floor = self.raw_floor.load(Ordering::Acquire);
+        let raw_lo = lo.max(floor);
+        let rollup_lo = lo;
+        let rollup_hi = if rollups {
+            hi.min(floor.saturating_sub(1))
+        } else {
+            i64::MIN
+        };
+        let _e = self.epoch.read();
+        let st = self.state.read();
+        let raw: Vec<Arc<Block>> = if raw_lo <= hi {
+            let mut v: Vec<Arc<Block>> = st
+                .raw
+                .iter()
+                .filter(|b| b.overlaps(raw_lo, hi))
+                .cloned()
+                .collect();
+            v.sort_by_key(|b| b.meta.seq);
+            v
+        } else {
+            Vec::new()
+        };
+        let frozen = if raw_lo <= hi {
+            st.frozen.clone()
+        } else {
+            Vec::new()
+        };
+        let rollup: Vec<Arc<Block>> = if rollup_lo <= rollup_hi {
+            st.rollup
+                .iter()
+                .filter(|b| b.overlaps(rollup_lo, rollup_hi))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        drop(st);
+        let mut heads = vec![Vec::new(); selected.len()];
+        if raw_lo <= hi {
+            let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
+            for (i, s) in selected.iter().enumerate() {
+                if let Some(v) = by_shard.get_mut(s.shard as usize) {
+                    v.push(i);
+                }
+            }
+            for (sh, idxs) in by_shard.iter().enumerate() {
+                if idxs.is_empty() {
+                    continue;
+                }
+                let g = self.shards[sh].lock();
+                for &i in idxs {
+                    if let Some(h) = g.series.get(selected[i].slot as usize) {
+                        heads[i] = range(&h.samples, raw_lo, hi).to_vec();
+                    }
+                }
+            }
+        }
+        Snapshot {
+            raw,
+            frozen,
+            rollup,
+            heads,
+            raw_lo,
+            hi,
+            rollup_lo,
+            rollup_hi,
+        }
+    }
+
+    /// Runs `f` for every selected series, in parallel batches, with its merged raw
+    /// samples and its rollup rows (only before the raw floor).
+    fn scan<T, I, F>(&self, selected: &[Selected], snap: &Snapshot, init: I, f: F) -> Result<Vec<T>>
+    where
+        T: Send,
+        I: Fn() -> T + Sync + Send,
+        F: Fn(&mut T, usize, &Run, &Rows) -> Result<()> + Sync,
+    {
+        // One accumulator per rayon split (not per batch): group accumulators can be large.
+        selected
+            .par_chunks(QUERY_BATCH)
+            .enumerate()
+            .try_fold(
+                || (init(), Scratch::default()),
+                |(mut t, mut sc), (ci, batch)| -> Result<(T, Scratch)> {
+                    let base = ci * QUERY_BATCH;
+                    let raw: Vec<BatchChunks> = snap
+                        .raw
+                        .iter()
+                        .map(|b| BatchChunks::fetch(b, batch))
+                        .collect::<Result<_>>()?;
+                    let roll: Vec<BatchChunks> = snap
+                        .rollup
+                        .iter()
+                        .map(|b| BatchChunks::fetch(b, batch))
+                        .collect::<Result<_>>()?;
+                    sc.runs
+                        .resize_with(snap.raw.len() + snap.frozen.len() + 1, Run::default);
+                    for (j, sel) in batch.iter().enumerate() {
+                        let mut n = 0;
+                        for (bi, bc) in raw.iter().enumerate() {
+                            if let Some(bytes) = bc.get(j) {
+                                decode_raw(bytes, &mut sc.runs[n]).map_err(|e| {
+                                    TsdbError::corrupt(&snap.raw[bi].path, e.to_string())
+                                })?;
+                                sc.runs[n].clip(snap.raw_lo, snap.hi);
+                                n += 1;
+                            }
+                        }
+                        for fz in &snap.frozen {
+                            if let Some(s) = fz.get(sel.id) {
+                                let s = range(s, snap.raw_lo, snap.hi);
+                                if !s.is_empty() {
+                                    sc.runs[n].clear();
+                                    sc.runs[n].extend_samples(s);
+                                    n += 1;
+                                }
+                            }
+                        }
+                        let head = &snap.heads[base + j];
+                        if !head.is_empty() {
+                            sc.runs[n].clear();
+                            sc.runs[n].extend_samples(head);
+                            n += 1;
+                        }
+                        sc.rows.clear();
+                        for (ri, rc) in roll.iter().enumerate() {
+                            if let Some(bytes) = rc.get(j) {
+                                decode_rollup(bytes, &mut sc.tmp_rows).map_err(|e| {
+                                    TsdbError::corrupt(&snap.rollup[ri].path, e.to_string())
+                                })?;
+                                sc.tmp_rows.retain_range(snap.rollup_lo, snap.rollup_hi);
+                                for r in 0..sc.tmp_rows.len() {
+                                    sc.rows.push(sc.tmp_rows.ts[r], sc.tmp_rows.acc(r));
+                                }
+                            }
+                        }
+                        let data: &Run = if n == 1 {
+                            &sc.runs[0]
+                        } else {
+                            merge_runs(&sc.runs[..n], &mut sc.merged, &mut sc.tmp);
+                            &sc.merged
+                        };
+                        f(&mut t, base + j, data, &sc.rows)?;
+                    }
+                    Ok((t, sc))
+                },
+            )
+            .map(|r| r.map(|(t, _)| t))
+            .collect()
+    }
+
+    fn query_range(
+        &self,
+        selector: &Selector,
+        start: i64,
+        end: i64,
+        step: i64,
+        agg: Aggregation,
+    ) -> Result<Vec<(SeriesKey, Vec<Sample>)>> {
+        let selected = self.select(selector)?;
+        let mut results: Vec<(usize, Vec<Sample>)> = if agg == Aggregation::Raw {
+            if end < start {
+                return Err(TsdbError::InvalidQuery("end is before start".into()));
+            }
+            let snap = self.snapshot(&selected, start, end, false);
+            self.scan(&selected, &snap, Vec::new, |out, i, data, _| {
+                if !data.ts.is_empty() {
+                    let s = data
+                        .ts
+                        .iter()
+                        .zip(&data.vals)
+                        .map(|(&t, &v)| Sample::new(t, v))
+                        .collect();
+                    out.push((i, s));
+                }
+                Ok(())
+            })?
+            .into_iter()
+            .flatten()
+            .collect()
+        } else {
+            let grid = Grid {
+                start,
+                step,
+                n: bucket_count(start, end, step)?,
+            };
+            let snap = self.snapshot(&selected, start, grid.last_covered(), true);
+            self.scan(&selected, &snap, Vec::new, |out, i, data, rows| {
+                let mut s = Vec::new();
+                match (rows.len(), aligned(&grid, data)) {
+                    (0, Some((skip, k0, len))) => s.extend(
+                        data.vals[skip..skip + len]
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &v)| Sample::new(grid.ts(k0 + j), single(agg, v))),
+                    ),
+                    (0, None) => bucket_ranges(&grid, &data.ts, |k, a, b| {
+                        s.push(Sample::new(grid.ts(k), reduce(agg, &data.vals[a..b])))
+                    }),
+                    _ => bucketize(grid, data, rows, |k, a| {
+                        s.push(Sample::new(grid.ts(k), a.value(agg)))
+                    }),
+                }
+                if !s.is_empty() {
+                    out.push((i, s));
+                }
+                Ok(())
+            })?
+            .into_iter()
+            .flatten()
+            .collect()
+        };
+        results.sort_by(|a, b| selected[a.0].key.cmp(&selected[b.0].key));
+        Ok(results
+            .into_iter()
+            .map(|(i, s)| ((*selected[i].key).clone(), s))
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn query_grouped(
+        &self,
+        selector: &Selector,
+        start: i64,
+        end: i64,
+        step: i64,
+        over_time: Aggregation,
+        grouping: &Grouping,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>> {
+        if over_time == Aggregation::Raw || grouping.op == Aggregation::Raw {
+            return Err(TsdbError::InvalidQuery(
+                "grouping needs a step aggregation and a group aggregation".into(),
+            ));
+        }
+        let grid = Grid {
+            start,
+            step,
+            n: bucket_count(start, end, step)?,
+        };
+        let selected = self.select(selector)?;
+        let mut group_ids: HashMap<BTreeMap<String, String>, u32> = HashMap::new();
+        let mut groups: Vec<BTreeMap<String, String>> = Vec::new();
+        let group_of: Vec<u32> = selected
+            .iter()
+            .map(|s| {
+                let labels = group_labels(&s.key, &grouping.by);
+                *group_ids.entry(labels.clone()).or_insert_with(|| {
+                    groups.push(labels);
+                    (groups.len() - 1) as u32
+                })
+            })
+            .collect();
+        let snap = self.snapshot(&selected, start, grid.last_covered(), true);
+        let partials = self.scan(
+            &selected,
+            &snap,
+            HashMap::<u32, GroupAcc>::new,
+            |accs, i, data, rows| {
+                if data.ts.is_empty() && rows.len() == 0 {
+                    return Ok(());
+                }
+                let g = accs
+                    .entry(group_of[i])
+                    .or_insert_with(|| GroupAcc::new(grouping.op, grid.n));
+                match (rows.len(), aligned(&grid, data), over_time) {
+                    (0, Some((_, k0, len)), Aggregation::Count) => {
+                        g.add_slice(k0, &vec![1.0; len]);
+                    }
+                    (0, Some((skip, k0, len)), _) => g.add_slice(k0, &data.vals[skip..skip + len]),
+                    (0, None, _) => bucket_ranges(&grid, &data.ts, |k, a, b| {
+                        g.add(k, reduce(over_time, &data.vals[a..b]))
+                    }),
+                    _ => bucketize(grid, data, rows, |k, a| g.add(k, a.value(over_time))),
+                }
+                Ok(())
+            },
+        )?;
+        let mut total: HashMap<u32, GroupAcc> = HashMap::new();
+        for part in partials {
+            for (g, accs) in part {
+                match total.get_mut(&g) {
+                    Some(t) => t.merge(&accs),
+                    None => {
+                        total.insert(g, accs);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(Labels, Vec<Sample>)> = total
+            .into_iter()
+            .map(|(g, accs)| {
+                let samples = (0..grid.n)
+                    .filter_map(|k| accs.value(k).map(|v| Sample::new(grid.ts(k), v)))
+                    .collect();
+                (groups[g as usize].clone(), samples)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+async fn run_blocking<T, F>(inner: &Arc<Inner>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+{
+    let inner = Arc::clone(inner);
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h
+            .spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| TsdbError::Internal(format!("query task failed: {e}")))?,
+        Err(_) => f(&inner),
+    }
+}
+
+#[async_trait]
+impl TimeSeriesStore for Tsdb {
+    async fn append(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<()> {
+        self.inner.append(batch).await
+    }
+
+    async fn query_range(
+        &self,
+        selector: &Selector,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        agg: Aggregation,
+    ) -> Result<Vec<(SeriesKey, Vec<Sample>)>> {
+        let selector = selector.clone();
+        run_blocking(&self.inner, move |i| {
+            i.query_range(&selector, start_ms, end_ms, step_ms, agg)
+        })
+        .await
+    }
+
+    async fn query_grouped(
+        &self,
+        selector: &Selector,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        over_time: Aggregation,
+        grouping: &Grouping,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>> {
+        let selector = selector.clone();
+        let grouping = grouping.clone();
+        run_blocking(&self.inner, move |i| {
+            i.query_grouped(&selector, start_ms, end_ms, step_ms, over_time, &grouping)
+        })
+        .await
+    }
+
+    async fn series(&self, selector: &Selector) -> Result<Vec<SeriesKey>> {
+        let mut keys: Vec<SeriesKey> = self
+            .inner
+            .select(selector)?
+            .into_iter()
+            .map(|s| (*s.key).clone())
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn label_names(&self) -> Result<Vec<String>> {
+        Ok(self.inner.index.read().label_names())
+    }
+
+    async fn label_values(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self.inner.index.read().label_values(name))
+    }
+
+    async fn flush(&self) -> Result<()> {
+        run_blocking(&self.inner, |i| i.flush().map(|_| ())).await
+    }
+
+    async fn maintain(&self) -> Result<()> {
+        run_blocking(&self.inner, |i| {
+            i.flush()?;
+            i.maintain_at(now_ms()).map(|_| ())
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        run_blocking(&self.inner, |i| {
+            i.close();
+            Ok(())
+        })
+        .await
+    }
+}
