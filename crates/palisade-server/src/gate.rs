@@ -118,8 +118,13 @@ pub async fn api_gate(
         .contains_key(axum::http::header::AUTHORIZATION);
     let (user, roles, token, kind) = if !has_authorization && session_cookie.is_some() {
         // A browser session calls the same API under the same authorization and audit.
-        match crate::signin::gate::resolve(&state, &parts.headers, &ip).await {
-            Ok(Some((session, user, _))) => {
+        match crate::signin::gate::resolve(&state, &parts.headers).await {
+            Ok(Some(crate::signin::gate::Resolved {
+                session,
+                user,
+                roles,
+                ..
+            })) => {
                 actor.username = user.username.clone();
                 actor.user_id = Some(user.id);
                 if session.state != crate::signin::session::SessionState::Active {
@@ -150,10 +155,6 @@ pub async fn api_gate(
                     let err = ApiError::Forbidden("missing or wrong X-CSRF-Token header".into());
                     return refuse(&state, &actor, "api.denied", err, &ip_decision).await;
                 }
-                let roles = match state.portal.store.list_roles().await {
-                    Ok(r) => r,
-                    Err(e) => return ApiError::from(e).into_response(),
-                };
                 (user, roles, None, "session".to_string())
             }
             Ok(None) => {

@@ -102,8 +102,6 @@ pub trait SigninStore: Send + Sync {
         id: &str,
         f: ChallengeChangeFn,
     ) -> StoreResult<Option<(ChallengeRecord, ChallengeRecord)>>;
-    /// Saves attempts and used flag.
-    async fn update_challenge(&self, c: &ChallengeRecord) -> StoreResult<()>;
 
     /// A user's lockout counters.
     async fn get_login_state(&self, user_id: i64) -> StoreResult<LoginState>;
@@ -113,8 +111,6 @@ pub trait SigninStore: Send + Sync {
         user_id: i64,
         f: LoginStateChangeFn,
     ) -> StoreResult<(LoginState, LoginState)>;
-    /// Saves a user's lockout counters.
-    async fn put_login_state(&self, user_id: i64, s: &LoginState) -> StoreResult<()>;
 
     /// The user linked to an IdP subject.
     async fn find_sso_identity(&self, idp: &str, subject: &str)

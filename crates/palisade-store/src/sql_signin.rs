@@ -66,6 +66,43 @@ fn challenge_from_row(r: &AnyRow) -> StoreResult<ChallengeRecord> {
     })
 }
 
+/// A user's lockout counters (defaults when none are stored yet).
+async fn login_state_in(conn: &mut sqlx::AnyConnection, user_id: i64) -> StoreResult<LoginState> {
+    let row = sqlx::query(
+        "SELECT failures, locked_until, lock_count, sends FROM login_state WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => {
+            let sends: String = r.try_get("sends")?;
+            LoginState {
+                failures: r.try_get("failures")?,
+                locked_until: r.try_get("locked_until")?,
+                lock_count: r.try_get("lock_count")?,
+                sends: serde_json::from_str(&sends).unwrap_or_default(),
+            }
+        }
+        None => LoginState::default(),
+    })
+}
+
+/// Saves a session's mutable fields.
+async fn save_session(conn: &mut sqlx::AnyConnection, s: &SessionRecord) -> StoreResult<()> {
+    sqlx::query("UPDATE sessions SET state = $1, auth_method = $2, csrf = $3, last_seen = $4, factor_verified_on = $5, data = $6 WHERE id_hash = $7")
+        .bind(&s.state)
+        .bind(&s.auth_method)
+        .bind(&s.csrf)
+        .bind(s.last_seen)
+        .bind(s.factor_verified_on)
+        .bind(s.data.to_string())
+        .bind(&s.id_hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl SqlStore {
     async fn insert_session(
         &self,
@@ -141,32 +178,16 @@ impl SigninStore for SqlStore {
         let Some(row) = row else { return Ok(None) };
         let mut s = session_from_row(&row)?;
         f(&mut s);
-        sqlx::query("UPDATE sessions SET state = $1, auth_method = $2, csrf = $3, last_seen = $4, factor_verified_on = $5, data = $6 WHERE id_hash = $7")
-            .bind(&s.state)
-            .bind(&s.auth_method)
-            .bind(&s.csrf)
-            .bind(s.last_seen)
-            .bind(s.factor_verified_on)
-            .bind(s.data.to_string())
-            .bind(id_hash)
-            .execute(&mut *tx)
-            .await?;
+        // The change may not move the session to another id.
+        s.id_hash = id_hash.to_string();
+        save_session(&mut tx, &s).await?;
         tx.commit().await?;
         Ok(Some(s))
     }
 
     async fn update_session(&self, s: &SessionRecord) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET state = $1, auth_method = $2, csrf = $3, last_seen = $4, factor_verified_on = $5, data = $6 WHERE id_hash = $7")
-            .bind(&s.state)
-            .bind(&s.auth_method)
-            .bind(&s.csrf)
-            .bind(s.last_seen)
-            .bind(s.factor_verified_on)
-            .bind(s.data.to_string())
-            .bind(&s.id_hash)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        save_session(&mut conn, s).await
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
@@ -456,35 +477,9 @@ impl SigninStore for SqlStore {
         Ok(Some((before, after)))
     }
 
-    async fn update_challenge(&self, c: &ChallengeRecord) -> StoreResult<()> {
-        sqlx::query("UPDATE challenges SET attempts = $1, used = $2 WHERE id = $3")
-            .bind(c.attempts)
-            .bind(i64::from(c.used))
-            .bind(&c.id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     async fn get_login_state(&self, user_id: i64) -> StoreResult<LoginState> {
-        let row = sqlx::query(
-            "SELECT failures, locked_until, lock_count, sends FROM login_state WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(match row {
-            Some(r) => {
-                let sends: String = r.try_get("sends")?;
-                LoginState {
-                    failures: r.try_get("failures")?,
-                    locked_until: r.try_get("locked_until")?,
-                    lock_count: r.try_get("lock_count")?,
-                    sends: serde_json::from_str(&sends).unwrap_or_default(),
-                }
-            }
-            None => LoginState::default(),
-        })
+        let mut conn = self.pool().acquire().await?;
+        login_state_in(&mut conn, user_id).await
     }
 
     async fn modify_login_state(
@@ -493,24 +488,7 @@ impl SigninStore for SqlStore {
         f: crate::LoginStateChangeFn,
     ) -> StoreResult<(LoginState, LoginState)> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(
-            "SELECT failures, locked_until, lock_count, sends FROM login_state WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let before = match row {
-            Some(r) => {
-                let sends: String = r.try_get("sends")?;
-                LoginState {
-                    failures: r.try_get("failures")?,
-                    locked_until: r.try_get("locked_until")?,
-                    lock_count: r.try_get("lock_count")?,
-                    sends: serde_json::from_str(&sends).unwrap_or_default(),
-                }
-            }
-            None => LoginState::default(),
-        };
+        let before = login_state_in(&mut tx, user_id).await?;
         let after = f(&before);
         let sends = serde_json::to_string(&after.sends).unwrap_or_else(|_| "[]".into());
         sqlx::query(
@@ -525,21 +503,6 @@ impl SigninStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok((before, after))
-    }
-
-    async fn put_login_state(&self, user_id: i64, s: &LoginState) -> StoreResult<()> {
-        let sends = serde_json::to_string(&s.sends).unwrap_or_else(|_| "[]".into());
-        sqlx::query(
-            "INSERT INTO login_state (user_id, failures, locked_until, lock_count, sends) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET failures = $2, locked_until = $3, lock_count = $4, sends = $5",
-        )
-        .bind(user_id)
-        .bind(s.failures)
-        .bind(s.locked_until)
-        .bind(s.lock_count)
-        .bind(sends)
-        .execute(self.pool())
-        .await?;
-        Ok(())
     }
 
     async fn find_sso_identity(

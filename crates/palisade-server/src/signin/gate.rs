@@ -93,12 +93,24 @@ pub fn wrong_state(state: SessionState, page: bool) -> Response {
     }
 }
 
+/// A session as the gate found it, with what it read to decide.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The session (its state updated when the requirement changed).
+    pub session: Session,
+    /// Its user, as of this request.
+    pub user: UserRecord,
+    /// All roles (for the user's privileges).
+    pub roles: Vec<palisade_store::RoleRecord>,
+    /// The user's two-factor requirement now.
+    pub requirement: Requirement,
+}
+
 /// Loads and checks the session of a request: `Ok(None)` when there is none (or it ended).
 pub async fn resolve(
     state: &AppState,
     headers: &axum::http::HeaderMap,
-    ip: &str,
-) -> Result<Option<(Session, UserRecord, Requirement)>, ApiError> {
+) -> Result<Option<Resolved>, ApiError> {
     let Some(id) = session::id_from_headers(headers, state.secure_cookies) else {
         return Ok(None);
     };
@@ -119,7 +131,6 @@ pub async fn resolve(
         state.portal.store.delete_session(&s.record.id_hash).await?;
         return Ok(None);
     };
-    let _ = ip;
     let roles = state.portal.store.list_roles().await?;
     let settings = SigninSettings::load(&state.portal).await?;
     let has = super::has_factor(&state.portal, user.id).await?;
@@ -140,7 +151,12 @@ pub async fn resolve(
         s.record.state = SessionState::MustEnrol.as_str().into();
         state.portal.store.update_session(&s.record).await?;
     }
-    Ok(Some((s, user, req)))
+    Ok(Some(Resolved {
+        session: s,
+        user,
+        roles,
+        requirement: req,
+    }))
 }
 
 async fn gate(
@@ -156,11 +172,17 @@ async fn gate(
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies).to_string();
-    let resolved = match resolve(&state, req.headers(), &ip).await {
+    let resolved = match resolve(&state, req.headers()).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let Some((session, user, requirement)) = resolved else {
+    let Some(Resolved {
+        session,
+        user,
+        roles,
+        requirement,
+    }) = resolved
+    else {
         return if page {
             Redirect::to("/login").into_response()
         } else {
@@ -181,10 +203,6 @@ async fn gate(
                 .into_response();
         }
     }
-    let roles = match state.portal.store.list_roles().await {
-        Ok(r) => r,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
     let actor = Actor {
         username: user.username.clone(),
         user_id: Some(user.id),

@@ -97,9 +97,8 @@ fn random_token() -> String {
     B64URL.encode(b)
 }
 
-/// Reads the session id from the request's cookies.
-pub fn id_from_headers(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let name = cookie_name(secure);
+/// The value of cookie `name` in the request, if present, non-empty and at most 4 KiB.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -108,7 +107,12 @@ pub fn id_from_headers(headers: &HeaderMap, secure: bool) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty() && v.len() <= 4096)
+}
+
+/// Reads the session id from the request's cookies.
+pub fn id_from_headers(headers: &HeaderMap, secure: bool) -> Option<String> {
+    cookie_value(headers, cookie_name(secure)).filter(|v| v.len() <= 128)
 }
 
 /// The `Set-Cookie` value that installs a session id.

@@ -134,17 +134,6 @@ fn sso_cookie(value: &str, max_age: i64, secure: bool) -> axum::http::HeaderValu
     ))
 }
 
-fn read_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
 fn provider(state: &AppState, name: &str) -> Result<Arc<OidcProvider>, ApiError> {
     state
         .sso
@@ -219,7 +208,7 @@ pub async fn oidc_callback(
         .await);
     }
     let p = provider(&state, &name)?;
-    let Some(cookie) = read_cookie(&headers) else {
+    let Some(cookie) = session::cookie_value(&headers, COOKIE) else {
         return Err(sso_failure(
             &state,
             &actor,
@@ -665,9 +654,4 @@ pub async fn link_user(
         })
         .await?;
     Ok(user)
-}
-
-/// Where a request came from (for the SSO endpoints that have no session yet).
-pub fn origin(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Origin {
-    super::api::origin_of(state, peer, headers)
 }
