@@ -37,10 +37,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alert_state;
 pub mod applies_to;
 pub mod audit_chain;
 pub mod base32;
 pub mod client_ip;
+pub mod datasource;
 pub mod filter;
 pub mod ingest;
 pub mod listing;
@@ -52,6 +54,8 @@ pub mod password;
 pub mod policy;
 pub mod privilege;
 pub mod ratelimit;
+pub mod sdt;
 pub mod secret;
+pub mod threshold;
 pub mod token;
 pub mod totp;
