@@ -27,6 +27,12 @@
 //!   dynamic groups and datasources from their properties.
 //! - [`ingest`]: the body of LogicMonitor's push-metrics ingest (`POST /v2/metric/ingest`),
 //!   parsed and validated against its limits, with per-item errors for a 202 answer.
+//! - [`threshold`]: LogicMonitor's static thresholds (`alertExpr`, `"> 60 80 90"`), alert
+//!   severities, and which override is in force (device, group, datasource default).
+//! - [`alert_state`]: the per-datapoint alert state machine (trigger and clear intervals,
+//!   escalation, no-data alerts), persisted as a small serialisable state.
+//! - [`sdt`]: scheduled downtime schedules (one-time, daily, weekly, monthly, monthly by week)
+//!   in the SDT's time zone, daylight-saving changes included.
 //!
 //! Nothing here reads a clock: time is always a parameter (`now_ms`).
 //!
@@ -53,6 +59,7 @@ pub mod otp;
 pub mod password;
 pub mod policy;
 pub mod privilege;
+pub mod property;
 pub mod ratelimit;
 pub mod sdt;
 pub mod secret;

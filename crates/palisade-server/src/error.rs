@@ -100,6 +100,7 @@ impl From<StoreError> for ApiError {
             StoreError::Token(r) => ApiError::Forbidden(r.to_string()),
             StoreError::Immutable(msg) => ApiError::Forbidden(msg),
             StoreError::InUse(msg) => ApiError::Conflict(msg),
+            StoreError::Invalid(msg) => ApiError::BadRequest(msg),
             StoreError::Database(source) => {
                 tracing::error!(error = %source, "database error");
                 ApiError::Unavailable

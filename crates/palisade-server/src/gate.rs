@@ -110,6 +110,24 @@ pub async fn api_gate(
         }
     };
 
+    // Push ingest sends gzip and signs the uncompressed body: verify what was signed.
+    let gzipped = parts
+        .headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    let bytes = if gzipped {
+        match gunzip(&bytes, MAX_BODY) {
+            Ok(b) => {
+                parts.headers.remove(axum::http::header::CONTENT_ENCODING);
+                axum::body::Bytes::from(b)
+            }
+            Err(err) => return refuse(&state, &actor, "api.denied", err, &ip_decision).await,
+        }
+    } else {
+        bytes
+    };
+
     let mutating = is_mutating(&parts.method);
     let session_cookie =
         crate::signin::session::id_from_headers(&parts.headers, state.secure_cookies);
@@ -254,6 +272,20 @@ pub async fn api_gate(
     }
     rate_headers(&mut resp, &token_decision);
     resp
+}
+
+/// Decompresses a gzip body, refusing more than `limit` bytes of output.
+fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::GzDecoder::new(compressed).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::BadRequest("the body is not valid gzip".into()))?;
+    if out.len() > limit {
+        return Err(ApiError::TooLarge(limit));
+    }
+    Ok(out)
 }
 
 async fn owner_name(portal: &Portal, uid: i64) -> String {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod gate;
 pub mod keys;
+pub mod monitor;
 pub mod ops;
 pub mod passwords;
 pub mod portal;
@@ -65,6 +66,14 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Single sign-on providers.
     pub sso: signin::sso::Providers,
+    /// The resolved estate (devices, groups, properties), cached.
+    pub estate: monitor::estate::EstateCache,
+    /// The time-series store.
+    pub tsdb: Option<monitor::TsdbHandle>,
+    /// Datasource instances registered by this process.
+    pub known_instances: monitor::pipeline::KnownInstances,
+    /// Alert evaluation.
+    pub alerts: monitor::alerts::AlertEngine,
 }
 
 /// Options of the HTTP server beyond the portal itself.
@@ -82,6 +91,8 @@ pub struct AppOptions {
     pub secure_cookies: bool,
     /// Single sign-on providers.
     pub sso: signin::sso::Providers,
+    /// The time-series store (without one, monitoring data endpoints answer 503).
+    pub tsdb: Option<monitor::TsdbHandle>,
 }
 
 /// Rate limits.
@@ -129,16 +140,74 @@ impl AppState {
             webauthn: options.webauthn,
             secure_cookies: options.secure_cookies,
             sso: options.sso,
+            estate: monitor::estate::EstateCache::default(),
+            tsdb: options.tsdb,
+            known_instances: Default::default(),
+            alerts: Default::default(),
         };
         (Arc::new(state), task)
     }
 }
 
+impl AppState {
+    /// The time-series store, or 503.
+    pub fn tsdb(&self) -> Result<&Arc<dyn palisade_tsdb::TimeSeriesStore>, error::ApiError> {
+        self.tsdb
+            .as_ref()
+            .map(|h| &h.0)
+            .ok_or_else(|| error::ApiError::Internal("no time-series store is configured".into()))
+    }
+}
+
 /// The router: `/healthz` and the API under `/santaba/rest`.
 pub fn app(state: Arc<AppState>) -> Router {
-    use axum::routing::patch;
-    use routes::{accesslogs, roles, tokens, users};
+    use axum::routing::{patch, put};
+    use routes::{accesslogs, devices, roles, tokens, users};
     let api = Router::new()
+        .route(
+            "/device/devices",
+            get(devices::list_devices).post(devices::create_device),
+        )
+        .route(
+            "/device/devices/{id}",
+            get(devices::get_device)
+                .patch(devices::patch_device)
+                .put(devices::put_device)
+                .delete(devices::delete_device),
+        )
+        .route(
+            "/device/devices/{id}/properties",
+            get(devices::list_device_properties).post(devices::add_device_property),
+        )
+        .route(
+            "/device/devices/{id}/properties/{name}",
+            get(devices::get_device_property)
+                .put(devices::update_device_property)
+                .patch(devices::update_device_property)
+                .delete(devices::delete_device_property),
+        )
+        .route(
+            "/device/groups",
+            get(devices::list_groups).post(devices::create_group),
+        )
+        .route(
+            "/device/groups/{id}",
+            get(devices::get_group)
+                .patch(devices::patch_group)
+                .put(devices::put_group)
+                .delete(devices::delete_group),
+        )
+        .route("/device/groups/{id}/devices", get(devices::group_devices))
+        .route(
+            "/device/groups/{id}/properties",
+            get(devices::list_group_properties).post(devices::add_group_property),
+        )
+        .route(
+            "/device/groups/{id}/properties/{name}",
+            put(devices::update_group_property)
+                .patch(devices::update_group_property)
+                .delete(devices::delete_group_property),
+        )
         .route("/setting/admins", get(users::list).post(users::create))
         .route("/setting/admins/apitokens", get(tokens::list_all))
         .route(
@@ -168,6 +237,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/setting/accesslogs", get(accesslogs::list))
         .route("/setting/accesslogs/{id}", get(accesslogs::get))
+        .merge(routes::alerting::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::api_gate,

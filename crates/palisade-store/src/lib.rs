@@ -20,14 +20,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod inventory;
+pub mod objects;
 mod records;
 pub mod schema;
 mod signin;
 mod signin_records;
 mod sql;
+mod sql_objects;
 mod sql_signin;
 
 pub use records::*;
+pub use objects::ObjectStore;
 pub use signin::{ChallengeChangeFn, LoginStateChangeFn, SessionChangeFn, SigninStore};
 pub use signin_records::*;
 pub use sql::{open, SqlStore};
@@ -63,6 +67,9 @@ pub enum StoreError {
     /// The database failed (connection, I/O, constraint). Details go to the log only.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The change is invalid (refused by a rule checked under the write lock).
+    #[error("{0}")]
+    Invalid(String),
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -82,7 +89,7 @@ pub type DynStore = Arc<dyn Store>;
 
 /// The storage interface of the portal.
 #[async_trait]
-pub trait Store: SigninStore + Send + Sync + 'static {
+pub trait Store: SigninStore + ObjectStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

@@ -186,6 +186,142 @@ CREATE TABLE saml_replay (
 )
 "#,
     },
+    Migration {
+        version: 3,
+        description: "monitoring: device groups, devices, collectors, datasources, instances, SDTs, alerts, result batches",
+        sql: r#"
+CREATE TABLE device_groups (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX device_groups_ref ON device_groups(ref_id);
+CREATE INDEX device_groups_flag ON device_groups(flag);
+CREATE TABLE devices (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX devices_ref ON devices(ref_id);
+CREATE INDEX devices_flag ON devices(flag);
+CREATE TABLE collector_groups (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX collector_groups_ref ON collector_groups(ref_id);
+CREATE INDEX collector_groups_flag ON collector_groups(flag);
+CREATE TABLE collectors (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX collectors_ref ON collectors(ref_id);
+CREATE INDEX collectors_flag ON collectors(flag);
+CREATE TABLE datasources (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX datasources_ref ON datasources(ref_id);
+CREATE INDEX datasources_flag ON datasources(flag);
+CREATE TABLE sdts (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX sdts_ref ON sdts(ref_id);
+CREATE INDEX sdts_flag ON sdts(flag);
+CREATE TABLE alert_chains (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX alert_chains_ref ON alert_chains(ref_id);
+CREATE INDEX alert_chains_flag ON alert_chains(flag);
+CREATE TABLE alert_rules (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX alert_rules_ref ON alert_rules(ref_id);
+CREATE INDEX alert_rules_flag ON alert_rules(flag);
+CREATE TABLE alerts (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX alerts_ref ON alerts(ref_id);
+CREATE INDEX alerts_flag ON alerts(flag);
+INSERT INTO device_groups (lookup, ref_id, flag, data, created_on, updated_on) VALUES ('0/', 0, 0, '{"name":"","parentId":0}', 0, 0);
+CREATE TABLE device_datasources (
+    id {ID},
+    device_id BIGINT NOT NULL,
+    datasource TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    UNIQUE (device_id, datasource)
+);
+CREATE TABLE instances (
+    id {ID},
+    hds_id BIGINT NOT NULL REFERENCES device_datasources(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    properties TEXT NOT NULL DEFAULT '{}',
+    created_on BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    UNIQUE (hds_id, name)
+);
+CREATE TABLE collector_batches (
+    collector_id BIGINT NOT NULL,
+    batch_id TEXT NOT NULL,
+    received_on BIGINT NOT NULL,
+    PRIMARY KEY (collector_id, batch_id)
+);
+CREATE INDEX collector_batches_received ON collector_batches(received_on);
+CREATE TABLE alert_states (
+    series TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    updated_on BIGINT NOT NULL
+)
+"#,
+    },
 ];
 
 /// The statements of a migration for a backend.

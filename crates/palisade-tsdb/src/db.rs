@@ -9,7 +9,7 @@ use crate::codec::Codec;
 use crate::error::{Result, TsdbError};
 use crate::fsutil::{dir_size, ensure_dir, remove_file, sync_dir, write_atomic};
 use crate::head::{
-    encode_key, encode_key_into, insert_sample, key_hash, range, shard_of, Frozen, SeriesHead,
+    encode_key, encode_key_into, insert_sample, key_hash, range, shard_of, Frozen,
     Shard, SHARDS,
 };
 use crate::index::{Selected, SeriesEntry, SeriesIndex};
@@ -243,7 +243,51 @@ struct Inner {
     flush_wanted: AtomicBool,
     flush_done: tokio::sync::Notify,
     open_report: OpenReport,
+    /// Start offsets of concurrent appenders (see [`Inner::for_shards`]).
+    rotor: AtomicUsize,
+    /// Identifies this open store in its [`SeriesRef`]s (24 bits).
+    store_tag: u32,
+    /// Recently seen batch shapes, most recent first.
+    shapes: Mutex<Vec<Arc<Shape>>>,
     _lock: File,
+}
+
+/// A handle to one series of one open [`Tsdb`], from [`Tsdb::resolve`]: appending through
+/// it ([`Tsdb::append_refs`]) skips hashing and looking up the key. Valid for as long as the
+/// store that issued it is open (series are never removed); other stores, and the same
+/// directory after a reopen, refuse it ([`TsdbError::InvalidSeries`]): resolve again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesRef {
+    id: u64,
+    slot: u32,
+    /// The store's tag (high 24 bits) and the shard (low 8 bits).
+    tag: u32,
+}
+
+impl SeriesRef {
+    fn shard(&self) -> usize {
+        (self.tag & 0xff) as usize
+    }
+
+    /// The series' id in its store (stable across reopens; ids are not reused).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// A tag that differs between the stores opened by this process (and, very likely,
+/// between processes).
+fn new_store_tag() -> u32 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = (t ^ u64::from(std::process::id()).rotate_left(32))
+        .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    ((mixed >> 40) as u32) & 0xFF_FFFF
 }
 
 /// The embedded time-series store. Open it with [`Tsdb::open`]; use it through
@@ -322,14 +366,7 @@ fn register(
         ));
     }
     let key = Arc::new(key);
-    let slot = shards[shard].insert(
-        hash,
-        SeriesHead {
-            id,
-            enc,
-            samples: Vec::new(),
-        },
-    );
+    let slot = shards[shard].insert(hash, id, enc);
     index.insert(
         id,
         SeriesEntry {
@@ -544,6 +581,9 @@ impl Tsdb {
             flush_wanted: AtomicBool::new(false),
             flush_done: tokio::sync::Notify::new(),
             open_report: report,
+            rotor: AtomicUsize::new(0),
+            store_tag: new_store_tag(),
+            shapes: Mutex::new(Vec::new()),
             _lock: lock,
         });
         if opts.background {
@@ -565,6 +605,22 @@ impl Tsdb {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// Handles for `keys` (in their order), creating the series that do not exist yet, for
+    /// [`Tsdb::append_refs`]. An ingest path that writes the same series again and again
+    /// resolves each key once and keeps the handle. Blocking but quick (no I/O: new series
+    /// definitions are queued to the WAL and become durable with the next append).
+    pub fn resolve(&self, keys: &[SeriesKey]) -> Result<Vec<SeriesRef>> {
+        self.inner.resolve(keys)
+    }
+
+    /// [`TimeSeriesStore::append`] through handles from [`Tsdb::resolve`]: one sample per
+    /// entry (repeat a handle for several samples of one series). Returns when the samples
+    /// are durable (synced to the WAL). Fails with [`TsdbError::InvalidSeries`], before
+    /// storing anything, on a handle from another store.
+    pub async fn append_refs(&self, samples: &[(SeriesRef, Sample)]) -> Result<()> {
+        self.inner.append_refs(samples).await
     }
 
     /// Cuts the head into blocks now (blocking). See [`TimeSeriesStore::flush`].
@@ -674,12 +730,130 @@ fn background_loop(inner: &Inner) {
 }
 
 /// A batch entry on its way to its shard.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Item {
+    /// The entry's first sample (all of it, for the usual single-sample entry).
+    first: Sample,
+    /// Position in the batch.
     index: u32,
-    start: u32,
+    /// End of the encoded key in the batch's key buffer (it starts where the previous
+    /// item's ends).
     end: u32,
-    hash: u64,
+    /// Samples in the entry.
+    n: u32,
+}
+
+/// Batches with fewer entries are not worth a [`Shape`].
+const SHAPE_MIN_ENTRIES: usize = 256;
+/// Batches with more key bytes are not cached.
+const SHAPE_MAX_BYTES: usize = 16 << 20;
+/// Shapes kept (most recently used).
+const SHAPES: usize = 4;
+
+/// The series of a batch's keys, cached: an ingest path usually sends the same keys in the
+/// same order again and again (every poll of the same devices). A batch whose encoded keys
+/// equal a cached shape's byte for byte (one sequential comparison) skips hashing and
+/// looking up every key. Series never move or disappear while the store is open, so a shape
+/// stays valid.
+struct Shape {
+    /// The keys of the entries with samples, encoded back to back.
+    encs: Vec<u8>,
+    /// Where each key ends in `encs`.
+    ends: Vec<u32>,
+    /// Entry positions, grouped by shard.
+    order: Vec<u32>,
+    /// Each shard's range in `order`.
+    bounds: [u32; SHARDS + 1],
+    /// The series' slot in its shard, per `order` position.
+    slots: Vec<u32>,
+}
+
+/// Shards a concurrent appender's start is offset by (see [`Inner::for_shards`]).
+const SHARD_STRIDE: usize = 13;
+
+/// Orders `items` by shard (stably, by counting); returns them and each shard's bounds.
+fn group_by_shard<T: Copy>(items: &[T], shard: impl Fn(&T) -> usize) -> (Vec<T>, [u32; SHARDS + 1]) {
+    let mut bounds = [0u32; SHARDS + 1];
+    let Some(&any) = items.first() else {
+        return (Vec::new(), bounds);
+    };
+    let shards: Vec<u8> = items.iter().map(|it| shard(it) as u8).collect();
+    for &s in &shards {
+        bounds[s as usize + 1] += 1;
+    }
+    for i in 1..=SHARDS {
+        bounds[i] += bounds[i - 1];
+    }
+    let mut fill = bounds;
+    let mut order = vec![any; items.len()];
+    for (it, &s) in items.iter().zip(&shards) {
+        let at = &mut fill[s as usize];
+        order[*at as usize] = *it;
+        *at += 1;
+    }
+    (order, bounds)
+}
+
+/// Samples added to and dropped from the head by one append.
+#[derive(Default)]
+struct WriteStats {
+    added: usize,
+    dropped: u64,
+}
+
+/// Inserts `(slot, samples)` entries into a locked shard's heads and encodes them as WAL
+/// samples records into `buf` (in the same order). Samples older than `floor` are dropped.
+fn write_entries<'a>(
+    shard: &mut Shard,
+    buf: &mut Vec<u8>,
+    floor: i64,
+    entries: impl ExactSizeIterator<Item = (u32, &'a [Sample])>,
+    stats: &mut WriteStats,
+) {
+    buf.reserve(entries.len() * 16 + 64);
+    let mut rec: Option<(SamplesRecord, usize)> = None;
+    for (slot, samples) in entries {
+        let Some(head) = shard.series.get_mut(slot as usize) else {
+            continue;
+        };
+        // Bounded records: a huge batch never makes a record the reader would refuse.
+        for chunk in samples.chunks(MAX_SAMPLES_PER_ENTRY) {
+            let keep = if chunk.iter().all(|s| s.ts_ms >= floor) {
+                chunk.len()
+            } else {
+                chunk.iter().filter(|s| s.ts_ms >= floor).count()
+            };
+            stats.dropped += (chunk.len() - keep) as u64;
+            let Some(first) = chunk.iter().find(|s| s.ts_ms >= floor) else {
+                continue;
+            };
+            let (r, rec_start) = rec.get_or_insert_with(|| {
+                let r = SamplesRecord::begin(buf, first.ts_ms);
+                (r, buf.len())
+            });
+            if keep == 1 {
+                r.single(buf, head.id, *first);
+                stats.added += usize::from(insert_sample(&mut head.samples, *first));
+            } else {
+                let mut prev = r.series_header(buf, head.id, keep);
+                for s in chunk {
+                    if s.ts_ms < floor {
+                        continue;
+                    }
+                    stats.added += usize::from(insert_sample(&mut head.samples, *s));
+                    prev = SamplesRecord::sample(buf, prev, *s);
+                }
+            }
+            if buf.len() - *rec_start > MAX_RECORD_BYTES {
+                if let Some((r, _)) = rec.take() {
+                    r.end(buf);
+                }
+            }
+        }
+    }
+    if let Some((r, _)) = rec {
+        r.end(buf);
+    }
 }
 
 /// Chunks of one block for one query batch, read with few system calls.
@@ -783,7 +957,9 @@ impl Inner {
         }
     }
 
-    async fn append(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<()> {
+    /// Waits while the head is over its hard limit (back-pressure on a flush that cannot
+    /// keep up).
+    async fn admit(&self) -> Result<()> {
         self.check_open()?;
         if self.opts.background {
             let hard = self.opts.max_head_samples.saturating_mul(4);
@@ -797,7 +973,11 @@ impl Inner {
                 self.check_open()?;
             }
         }
-        let seq = self.append_sync(batch)?;
+        Ok(())
+    }
+
+    /// After an append: asks for a flush when the head is full, then waits for the WAL.
+    async fn finish_append(&self, seq: Option<u64>) -> Result<()> {
         if self.head_samples.load(Ordering::Relaxed) >= self.opts.max_head_samples
             && self.opts.background
         {
@@ -809,119 +989,313 @@ impl Inner {
         }
     }
 
+    async fn append(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<()> {
+        self.admit().await?;
+        let seq = self.append_sync(batch)?;
+        self.finish_append(seq).await
+    }
+
+    async fn append_refs(&self, batch: &[(SeriesRef, Sample)]) -> Result<()> {
+        self.admit().await?;
+        let seq = self.append_refs_sync(batch)?;
+        self.finish_append(seq).await
+    }
+
+    /// Runs `f` on every shard `s` with work (`bounds[s] < bounds[s + 1]`), each under its
+    /// lock, and queues the WAL bytes `f` encodes while the shard is still locked, so that
+    /// head order and WAL order of every series agree. Concurrent appenders start at
+    /// different shards and pass over shards that are busy, so they do not queue behind
+    /// each other. The WAL writer is woken once, at the end. Returns the WAL sequence to
+    /// wait for.
+    ///
+    /// `f` must fail only before it changes the shard (its bytes are not queued then).
+    fn for_shards(
+        &self,
+        bounds: &[u32; SHARDS + 1],
+        mut f: impl FnMut(usize, &mut Shard, &mut Vec<u8>) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        let _epoch = self.epoch.read();
+        self.check_open()?;
+        let first = self
+            .rotor
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(SHARD_STRIDE);
+        let mut pending = [0u8; SHARDS];
+        let mut n = 0;
+        for i in 0..SHARDS {
+            let s = first.wrapping_add(i) % SHARDS;
+            if bounds[s] < bounds[s + 1] {
+                pending[n] = s as u8;
+                n += 1;
+            }
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        let mut last = None;
+        let mut run = |s: usize, shard: &mut Shard| -> Result<()> {
+            buf.clear();
+            f(s, shard, &mut buf)?;
+            if !buf.is_empty() {
+                last = Some(self.wal.submit_quiet(&buf)?);
+            }
+            Ok(())
+        };
+        let mut result = Ok(());
+        'outer: while n > 0 {
+            let mut i = 0;
+            let mut progressed = false;
+            while i < n {
+                let s = pending[i] as usize;
+                if let Some(mut shard) = self.shards[s].try_lock() {
+                    if let Err(e) = run(s, &mut shard) {
+                        result = Err(e);
+                        break 'outer;
+                    }
+                    pending.copy_within(i + 1..n, i);
+                    n -= 1;
+                    progressed = true;
+                } else {
+                    i += 1;
+                }
+            }
+            if !progressed {
+                // Everything left is busy: queue for the first one.
+                let s = pending[0] as usize;
+                let mut shard = self.shards[s].lock();
+                if let Err(e) = run(s, &mut shard) {
+                    result = Err(e);
+                    break 'outer;
+                }
+                pending.copy_within(1..n, 0);
+                n -= 1;
+            }
+        }
+        drop(_epoch);
+        if last.is_some() {
+            // Also after an error: what was queued is in the head and must reach the disk.
+            self.wal.kick();
+        }
+        result.map(|()| last)
+    }
+
     /// Updates the head and queues the WAL records; returns the WAL sequence to wait for.
     fn append_sync(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<Option<u64>> {
         let floor = self.raw_floor.load(Ordering::Acquire);
-        // One pass over the keys: encode (and check) each into one buffer and hash it.
-        // Nothing changes before every key has passed.
+        // One pass over the batch, in its order: encode (and check) each key into one
+        // buffer and copy the sample of single-sample entries, so that the per-shard pass
+        // below does not go back to the batch. Nothing changes before every key has passed.
         let mut encs: Vec<u8> = Vec::with_capacity(batch.len() * 96);
         let mut items: Vec<Item> = Vec::with_capacity(batch.len());
-        let mut counts = [0usize; SHARDS + 1];
         for (i, (key, samples)) in batch.iter().enumerate() {
-            if samples.is_empty() {
+            let Some(&first) = samples.first() else {
                 continue;
+            };
+            encode_key_into(key, &mut encs)?;
+            items.push(Item {
+                first,
+                index: i as u32,
+                end: encs.len() as u32,
+                n: samples.len() as u32,
+            });
+        }
+        fn samples_of<'a>(batch: &'a [(SeriesKey, Vec<Sample>)], it: &'a Item) -> &'a [Sample] {
+            if it.n == 1 {
+                std::slice::from_ref(&it.first)
+            } else {
+                &batch[it.index as usize].1
             }
+        }
+        let mut stats = WriteStats::default();
+        let last_seq = if let Some(shape) = self.find_shape(&encs, &items) {
+            // The same keys as an earlier batch: their series are known, no lookups.
+            self.for_shards(&shape.bounds, |shard_i, shard, buf| {
+                let range = shape.bounds[shard_i] as usize..shape.bounds[shard_i + 1] as usize;
+                let entries = shape.order[range.clone()]
+                    .iter()
+                    .zip(&shape.slots[range])
+                    .map(|(&p, &slot)| (slot, samples_of(batch, &items[p as usize])));
+                write_entries(shard, buf, floor, entries, &mut stats);
+                Ok(())
+            })
+        } else {
+            let mut start = 0usize;
+            let hashes: Vec<u64> = items
+                .iter()
+                .map(|it| {
+                    let h = key_hash(&self.hasher, &encs[start..it.end as usize]);
+                    start = it.end as usize;
+                    h
+                })
+                .collect();
+            let positions: Vec<u32> = (0..items.len() as u32).collect();
+            let (order, bounds) = group_by_shard(&positions, |&p| shard_of(hashes[p as usize]));
+            drop(positions);
+            let mut slots: Vec<u32> = vec![0; order.len()];
+            let result = self.for_shards(&bounds, |shard_i, shard, buf| {
+                let range = bounds[shard_i] as usize..bounds[shard_i + 1] as usize;
+                for (&p, slot) in order[range.clone()].iter().zip(&mut slots[range.clone()]) {
+                    let p = p as usize;
+                    let start = if p == 0 { 0 } else { items[p - 1].end as usize };
+                    let enc = &encs[start..items[p].end as usize];
+                    let hash = hashes[p];
+                    *slot = match shard.find(hash, enc) {
+                        Some(s) => s,
+                        None => self.create_series(
+                            shard,
+                            shard_i,
+                            hash,
+                            &batch[items[p].index as usize].0,
+                            enc,
+                            buf,
+                        ),
+                    };
+                }
+                let entries = order[range.clone()]
+                    .iter()
+                    .zip(&slots[range])
+                    .map(|(&p, &slot)| (slot, samples_of(batch, &items[p as usize])));
+                write_entries(shard, buf, floor, entries, &mut stats);
+                Ok(())
+            });
+            if result.is_ok() {
+                self.remember_shape(encs, &items, order, bounds, slots);
+            }
+            result
+        };
+        self.account(stats);
+        last_seq
+    }
+
+    /// The cached shape of a batch with exactly these keys, if any.
+    fn find_shape(&self, encs: &[u8], items: &[Item]) -> Option<Arc<Shape>> {
+        if items.len() < SHAPE_MIN_ENTRIES {
+            return None;
+        }
+        let candidates: Vec<Arc<Shape>> = self
+            .shapes
+            .lock()
+            .iter()
+            .filter(|s| s.encs.len() == encs.len() && s.ends.len() == items.len())
+            .cloned()
+            .collect();
+        let found = candidates.into_iter().find(|s| {
+            s.encs == encs && s.ends.iter().zip(items).all(|(&e, it)| e == it.end)
+        })?;
+        let mut shapes = self.shapes.lock();
+        if let Some(i) = shapes.iter().position(|s| Arc::ptr_eq(s, &found)) {
+            // Most recently used first.
+            shapes[..=i].rotate_right(1);
+        }
+        Some(found)
+    }
+
+    /// Caches the shape of a batch whose series were just looked up.
+    fn remember_shape(
+        &self,
+        encs: Vec<u8>,
+        items: &[Item],
+        order: Vec<u32>,
+        bounds: [u32; SHARDS + 1],
+        slots: Vec<u32>,
+    ) {
+        if items.len() < SHAPE_MIN_ENTRIES || encs.len() > SHAPE_MAX_BYTES {
+            return;
+        }
+        let shape = Arc::new(Shape {
+            encs,
+            ends: items.iter().map(|it| it.end).collect(),
+            order,
+            bounds,
+            slots,
+        });
+        let mut shapes = self.shapes.lock();
+        shapes.insert(0, shape);
+        shapes.truncate(SHAPES);
+    }
+
+    /// [`Inner::append_sync`] for series handles.
+    fn append_refs_sync(&self, batch: &[(SeriesRef, Sample)]) -> Result<Option<u64>> {
+        let floor = self.raw_floor.load(Ordering::Acquire);
+        for (r, _) in batch {
+            self.check_ref(r)?;
+        }
+        let (order, bounds) = group_by_shard(batch, |(r, _)| r.shard());
+        let mut stats = WriteStats::default();
+        let last_seq = self.for_shards(&bounds, |shard_i, shard, buf| {
+            let entries = &order[bounds[shard_i] as usize..bounds[shard_i + 1] as usize];
+            // Check every handle before changing anything (this pass also brings the
+            // series' heads into the cache, many at a time).
+            for (r, _) in entries {
+                if shard.series.get(r.slot as usize).map(|h| h.id) != Some(r.id) {
+                    return Err(TsdbError::InvalidSeries(format!(
+                        "series handle {r:?} does not belong to this store"
+                    )));
+                }
+            }
+            let entries = entries
+                .iter()
+                .map(|(r, s)| (r.slot, std::slice::from_ref(s)));
+            write_entries(shard, buf, floor, entries, &mut stats);
+            Ok(())
+        });
+        self.account(stats);
+        last_seq
+    }
+
+    fn account(&self, stats: WriteStats) {
+        if stats.added > 0 {
+            self.head_samples.fetch_add(stats.added, Ordering::Relaxed);
+        }
+        if stats.dropped > 0 {
+            self.dropped.fetch_add(stats.dropped, Ordering::Relaxed);
+        }
+    }
+
+    fn check_ref(&self, r: &SeriesRef) -> Result<()> {
+        if r.tag >> 8 != self.store_tag || r.shard() >= SHARDS {
+            return Err(TsdbError::InvalidSeries(format!(
+                "series handle {r:?} does not belong to this store"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Handles for `keys`, creating the series that do not exist yet.
+    fn resolve(&self, keys: &[SeriesKey]) -> Result<Vec<SeriesRef>> {
+        self.check_open()?;
+        let mut encs: Vec<u8> = Vec::with_capacity(keys.len() * 96);
+        let mut items: Vec<(u64, u32, u32, u32)> = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
             let start = encs.len();
             encode_key_into(key, &mut encs)?;
             let hash = key_hash(&self.hasher, &encs[start..]);
-            counts[shard_of(hash) + 1] += 1;
-            items.push(Item {
-                index: i as u32,
-                start: start as u32,
-                end: encs.len() as u32,
-                hash,
-            });
+            items.push((hash, i as u32, start as u32, encs.len() as u32));
         }
-        for i in 1..=SHARDS {
-            counts[i] += counts[i - 1];
-        }
-        let mut fill = counts;
-        let mut order: Vec<Item> = vec![Item::default(); items.len()];
-        for it in &items {
-            let s = shard_of(it.hash);
-            order[fill[s]] = *it;
-            fill[s] += 1;
-        }
-        drop(items);
-
-        let mut buf: Vec<u8> = Vec::with_capacity(batch.len() * 16 + 64);
-        let mut slots: Vec<u32> = Vec::new();
-        let mut last_seq = None;
-        let mut added = 0usize;
-        let mut dropped = 0u64;
-        let _epoch = self.epoch.read();
-        self.check_open()?;
-        for shard_i in 0..SHARDS {
-            let its = &order[counts[shard_i]..counts[shard_i + 1]];
-            if its.is_empty() {
-                continue;
-            }
-            buf.clear();
-            slots.clear();
-            let mut shard = self.shards[shard_i].lock();
-            for it in its {
-                let enc = &encs[it.start as usize..it.end as usize];
-                let slot = match shard.find(it.hash, enc) {
+        let (order, bounds) = group_by_shard(&items, |it| shard_of(it.0));
+        let mut out = vec![
+            SeriesRef {
+                id: 0,
+                slot: 0,
+                tag: 0
+            };
+            keys.len()
+        ];
+        self.for_shards(&bounds, |shard_i, shard, buf| {
+            for &(hash, i, start, end) in &order[bounds[shard_i] as usize..bounds[shard_i + 1] as usize] {
+                let enc = &encs[start as usize..end as usize];
+                let slot = match shard.find(hash, enc) {
                     Some(s) => s,
-                    None => self.create_series(
-                        &mut shard,
-                        shard_i,
-                        it.hash,
-                        &batch[it.index as usize].0,
-                        enc,
-                        &mut buf,
-                    ),
+                    None => self.create_series(shard, shard_i, hash, &keys[i as usize], enc, buf),
                 };
-                slots.push(slot);
+                let id = shard.series.get(slot as usize).map(|h| h.id).unwrap_or(u64::MAX);
+                out[i as usize] = SeriesRef {
+                    id,
+                    slot,
+                    tag: (self.store_tag << 8) | shard_i as u32,
+                };
             }
-            let base = batch[its[0].index as usize]
-                .1
-                .first()
-                .map(|s| s.ts_ms)
-                .unwrap_or(0);
-            let mut rec = SamplesRecord::begin(&mut buf, base);
-            let mut rec_start = buf.len();
-            for (it, &slot) in its.iter().zip(&slots) {
-                let head = &mut shard.series[slot as usize];
-                // Bounded records: a huge batch never makes a record the reader would refuse.
-                for samples in batch[it.index as usize].1.chunks(MAX_SAMPLES_PER_ENTRY) {
-                    let keep = if floor == i64::MIN || samples.iter().all(|s| s.ts_ms >= floor) {
-                        samples.len()
-                    } else {
-                        samples.iter().filter(|s| s.ts_ms >= floor).count()
-                    };
-                    dropped += (samples.len() - keep) as u64;
-                    if keep == 0 {
-                        continue;
-                    }
-                    let mut prev = rec.series_header(&mut buf, head.id, keep);
-                    for s in samples {
-                        if s.ts_ms < floor {
-                            continue;
-                        }
-                        if insert_sample(&mut head.samples, *s) {
-                            added += 1;
-                        }
-                        prev = SamplesRecord::sample(&mut buf, prev, *s);
-                    }
-                    if buf.len() - rec_start > MAX_RECORD_BYTES {
-                        rec.end(&mut buf);
-                        rec = SamplesRecord::begin(&mut buf, base);
-                        rec_start = buf.len();
-                    }
-                }
-            }
-            rec.end(&mut buf);
-            if !buf.is_empty() {
-                last_seq = Some(self.wal.submit(&buf)?);
-            }
-        }
-        self.head_samples.fetch_add(added, Ordering::Relaxed);
-        drop(_epoch);
-        if dropped > 0 {
-            self.dropped.fetch_add(dropped, Ordering::Relaxed);
-        }
-        Ok(last_seq)
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Creates a series inside its (locked) shard and queues its definition record.
@@ -937,14 +1311,7 @@ impl Inner {
         let key = Arc::new(key.clone());
         let mut index = self.index.write();
         let id = index.next_id();
-        let slot = shard.insert(
-            hash,
-            SeriesHead {
-                id,
-                enc: enc.into(),
-                samples: Vec::new(),
-            },
-        );
+        let slot = shard.insert(hash, id, enc.into());
         index.insert(
             id,
             SeriesEntry {
@@ -986,7 +1353,10 @@ impl Inner {
                 let mut sh = shard.lock();
                 for h in sh.series.iter_mut() {
                     if !h.samples.is_empty() {
-                        series.push((h.id, std::mem::take(&mut h.samples)));
+                        // The next head of a series most likely grows as large as this one:
+                        // reserve that now rather than reallocating it step by step.
+                        let next = Vec::with_capacity(h.samples.len());
+                        series.push((h.id, std::mem::replace(&mut h.samples, next)));
                     }
                 }
             }

@@ -14,11 +14,10 @@ pub(crate) fn shard_of(hash: u64) -> usize {
     (hash >> 58) as usize & (SHARDS - 1)
 }
 
+/// The live head of one series. Kept small (32 bytes) so that the hot append path touches
+/// one cache line per series; the key lives in [`Shard::keys`].
 pub(crate) struct SeriesHead {
     pub id: u64,
-    /// The key in one allocation (see [`encode_key`]), compared on lookup: a few cache
-    /// lines instead of a tree of small strings.
-    pub enc: Box<[u8]>,
     pub samples: Vec<Sample>,
 }
 
@@ -27,6 +26,9 @@ pub(crate) struct Shard {
     /// `(hash, slot)`: probing compares hashes without touching the series.
     table: HashTable<(u64, u32)>,
     pub series: Vec<SeriesHead>,
+    /// Per slot, the key in one allocation (see [`encode_key`]), compared on lookup: a few
+    /// cache lines instead of a tree of small strings.
+    keys: Vec<Box<[u8]>>,
 }
 
 impl Shard {
@@ -35,14 +37,18 @@ impl Shard {
     pub(crate) fn find(&self, hash: u64, enc: &[u8]) -> Option<u32> {
         self.table
             .find(hash, |&(h, slot)| {
-                h == hash && *self.series[slot as usize].enc == *enc
+                h == hash && self.keys.get(slot as usize).is_some_and(|k| **k == *enc)
             })
             .map(|&(_, slot)| slot)
     }
 
-    pub(crate) fn insert(&mut self, hash: u64, head: SeriesHead) -> u32 {
+    pub(crate) fn insert(&mut self, hash: u64, id: u64, enc: Box<[u8]>) -> u32 {
         let slot = self.series.len() as u32;
-        self.series.push(head);
+        self.series.push(SeriesHead {
+            id,
+            samples: Vec::new(),
+        });
+        self.keys.push(enc);
         self.table.insert_unique(hash, (hash, slot), |&(h, _)| h);
         slot
     }
@@ -93,42 +99,45 @@ pub(crate) fn key_hash(hasher: &impl BuildHasher, enc: &[u8]) -> u64 {
 #[inline]
 pub(crate) fn insert_sample(v: &mut Vec<Sample>, s: Sample) -> bool {
     match v.last_mut() {
-        None => {
+        Some(last) if s.ts_ms <= last.ts_ms => insert_late(v, s),
+        _ => {
             v.push(s);
             true
         }
-        Some(last) if s.ts_ms > last.ts_ms => {
-            v.push(s);
-            true
-        }
-        Some(last) if s.ts_ms == last.ts_ms => {
-            last.value = s.value;
+    }
+}
+
+/// [`insert_sample`] for a sample that is not newer than the last one.
+#[inline(never)]
+fn insert_late(v: &mut Vec<Sample>, s: Sample) -> bool {
+    let n = v.len();
+    // Most common late case: just before the last sample (two appenders racing).
+    if n >= 2 && v[n - 2].ts_ms < s.ts_ms && s.ts_ms < v[n - 1].ts_ms {
+        let last = v[n - 1];
+        v[n - 1] = s;
+        v.push(last);
+        return true;
+    }
+    // Late samples are usually only a little late (concurrent appenders of neighbouring
+    // timestamps): look back a few entries (same cache line) before a binary search.
+    let lo = n.saturating_sub(8);
+    let pos = match v[lo..].iter().rposition(|x| x.ts_ms <= s.ts_ms) {
+        Some(p) => Ok(lo + p),
+        None if lo == 0 => Err(0),
+        None => v.binary_search_by_key(&s.ts_ms, |x| x.ts_ms),
+    };
+    match pos {
+        Ok(i) if v[i].ts_ms == s.ts_ms => {
+            v[i].value = s.value;
             false
         }
-        Some(_) => {
-            // Late samples are usually only a little late: look back a few entries (same
-            // cache line) before searching the whole vector.
-            let n = v.len();
-            let lo = n.saturating_sub(8);
-            let pos = match v[lo..].iter().rposition(|x| x.ts_ms <= s.ts_ms) {
-                Some(p) => Ok(lo + p),
-                None if lo == 0 => Err(0),
-                None => v.binary_search_by_key(&s.ts_ms, |x| x.ts_ms),
-            };
-            match pos {
-                Ok(i) if v[i].ts_ms == s.ts_ms => {
-                    v[i].value = s.value;
-                    false
-                }
-                Ok(i) => {
-                    v.insert(i + 1, s);
-                    true
-                }
-                Err(i) => {
-                    v.insert(i, s);
-                    true
-                }
-            }
+        Ok(i) => {
+            v.insert(i + 1, s);
+            true
+        }
+        Err(i) => {
+            v.insert(i, s);
+            true
         }
     }
 }

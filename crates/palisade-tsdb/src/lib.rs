@@ -149,8 +149,8 @@ mod types;
 mod wal;
 
 pub use db::{
-    now_ms, DiskUsage, FlushReport, MaintenanceReport, OpenReport, Options, Stats, Tsdb, DAY_MS,
-    ROLLUP_PERIOD_MS,
+    now_ms, DiskUsage, FlushReport, MaintenanceReport, OpenReport, Options, SeriesRef, Stats, Tsdb,
+    DAY_MS, ROLLUP_PERIOD_MS,
 };
 pub use error::{Result, TsdbError};
 pub use query::group_series;

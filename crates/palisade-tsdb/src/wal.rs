@@ -8,7 +8,8 @@
 //! timer. An appender is acknowledged only after the sync that covers its bytes returned.
 
 use crate::codec::{
-    begin_record, end_record, put_ivarint, put_str, put_uvarint, Reader, RecordIter,
+    begin_record, end_record, put_ivarint, put_str, put_uvarint, put_uvarint_at, zigzag, Reader,
+    RecordIter,
 };
 use crate::error::{Result, TsdbError};
 use crate::fsutil::sync_dir;
@@ -113,6 +114,20 @@ impl SamplesRecord {
         put_uvarint(out, id);
         put_uvarint(out, n as u64);
         self.base
+    }
+
+    /// Writes a series entry with exactly one sample (the usual case) in one copy: the
+    /// same bytes as [`SamplesRecord::series_header`] with `n = 1` and one
+    /// [`SamplesRecord::sample`].
+    #[inline]
+    pub(crate) fn single(&mut self, out: &mut Vec<u8>, id: u64, s: Sample) {
+        self.entries += 1;
+        let mut tmp = [0u8; 32];
+        let mut n = put_uvarint_at(&mut tmp, 0, id);
+        tmp[n] = 1;
+        n = put_uvarint_at(&mut tmp, n + 1, zigzag(s.ts_ms.wrapping_sub(self.base)));
+        tmp[n..n + 8].copy_from_slice(&s.value.to_bits().to_le_bytes());
+        out.extend_from_slice(&tmp[..n + 8]);
     }
 
     /// Writes one sample; returns the new "previous timestamp".
@@ -313,8 +328,18 @@ impl Wal {
         })
     }
 
-    /// Queues encoded records; returns the sequence number to wait for.
+    /// Queues encoded records and wakes the writer; returns the sequence number to wait for.
+    #[cfg(test)]
     pub(crate) fn submit(&self, bytes: &[u8]) -> Result<u64> {
+        let seq = self.submit_quiet(bytes)?;
+        self.kick();
+        Ok(seq)
+    }
+
+    /// Queues encoded records without waking the writer (an appender that queues several
+    /// pieces wakes it once, with [`Wal::kick`], after the last); returns the sequence number
+    /// to wait for. A writer that is already busy takes the bytes on its next round anyway.
+    pub(crate) fn submit_quiet(&self, bytes: &[u8]) -> Result<u64> {
         let mut st = self.shared.state.lock();
         if let Some(f) = &st.failed {
             return Err(TsdbError::WalFailed(f.to_string()));
@@ -324,10 +349,12 @@ impl Wal {
         }
         st.buf.extend_from_slice(bytes);
         st.seq += 1;
-        let seq = st.seq;
-        drop(st);
+        Ok(st.seq)
+    }
+
+    /// Wakes the writer if it is waiting for bytes.
+    pub(crate) fn kick(&self) {
         self.shared.wake.notify_one();
-        Ok(seq)
     }
 
     /// Waits until submission `seq` is on disk.

@@ -1,5 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Behaviour of the embedded store through the `TimeSeriesStore` trait.
+//! Behaviour of the embedded store through the `TimeSeriesStore` trait: every case of the
+//! shared suite (`suite/mod.rs`, also run against VictoriaMetrics by palisade-tsdb-remote),
+//! then the embedded-only behaviour (WAL, blocks, compaction, retention, locking).
+
+mod suite;
 
 use palisade_tsdb::{
     Aggregation, Grouping, Options, Sample, Selector, SeriesKey, TimeSeriesStore, Tsdb, TsdbError,
@@ -8,11 +12,7 @@ use palisade_tsdb::{
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-const T0: i64 = 1_700_006_400_000 - 1_700_006_400_000 % DAY_MS; // a UTC midnight (2023-11-15)
-const MIN: i64 = 60_000;
-const HOUR: i64 = 3_600_000;
-
+use suite::{value, Capabilities, Scope, HOUR, MIN, T0};
 struct TempDir(PathBuf);
 
 impl TempDir {
@@ -49,10 +49,6 @@ fn key(device: &str, dp: &str) -> SeriesKey {
         .with_label("datasource", "HostCPU")
         .with_label("instance", "cpu0")
         .with_label("datapoint", dp)
-}
-
-fn value(series: usize, ts: i64) -> f64 {
-    ((ts / MIN) as f64 * 0.1 + series as f64).round() / 2.0
 }
 
 /// `n` series × `minutes` samples from `t0`, one per minute.
@@ -100,175 +96,46 @@ fn expected(n: usize, t0: i64, minutes: i64) -> BTreeMap<SeriesKey, Vec<Sample>>
     m
 }
 
-#[tokio::test]
-async fn round_trip_raw_aggregates_selectors_and_labels() {
-    let dir = TempDir::new("roundtrip");
-    let db = Tsdb::open(dir.path(), manual()).unwrap();
-    for b in batches(10, T0, 120) {
-        db.append(&b).await.unwrap();
-    }
-    let got = all_raw(&db).await;
-    assert_eq!(got, expected(10, T0, 120));
+// ------------------------------------------------------------------ the shared suite
 
-    // Selectors.
-    let one = raw(
-        &db,
-        &Selector::all().eq("device", "dev1").eq("datapoint", "dp3"),
-        T0,
-        T0 + DAY_MS,
-    )
-    .await;
-    assert_eq!(one.len(), 1);
-    assert_eq!(one[0].0, key("dev1", "dp3"));
-    assert_eq!(one[0].1.len(), 120);
-    let re = db
-        .series(
-            &Selector::all()
-                .re("datapoint", "dp[01]")
-                .ne("device", "dev0"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(re, vec![key("dev1", "dp0"), key("dev1", "dp1")]);
-    assert_eq!(
-        db.series(&Selector::metric("HostCPU_dp2"))
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(
-        db.label_names().await.unwrap(),
-        vec!["__name__", "datapoint", "datasource", "device", "instance"]
-    );
-    assert_eq!(
-        db.label_values("device").await.unwrap(),
-        vec!["dev0", "dev1"]
-    );
-
-    // Raw range bounds are inclusive.
-    let r = raw(
-        &db,
-        &Selector::all().eq("device", "dev0").eq("datapoint", "dp0"),
-        T0 + MIN,
-        T0 + 3 * MIN,
-    )
-    .await;
-    assert_eq!(
-        r[0].1.iter().map(|s| s.ts_ms).collect::<Vec<_>>(),
-        vec![T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN]
-    );
-
-    // Step aggregation: buckets [t, t + step).
-    let sel = Selector::all().eq("device", "dev0").eq("datapoint", "dp0");
-    let samples = &expected(10, T0, 120)[&key("dev0", "dp0")];
-    for agg in [
-        Aggregation::Avg,
-        Aggregation::Min,
-        Aggregation::Max,
-        Aggregation::Sum,
-        Aggregation::Count,
-    ] {
-        let got = db
-            .query_range(&sel, T0, T0 + 2 * HOUR - 1, HOUR / 2, agg)
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 1);
-        let pts = &got[0].1;
-        assert_eq!(pts.len(), 4);
-        for (k, p) in pts.iter().enumerate() {
-            let lo = T0 + k as i64 * HOUR / 2;
-            let vals: Vec<f64> = samples
-                .iter()
-                .filter(|s| s.ts_ms >= lo && s.ts_ms < lo + HOUR / 2)
-                .map(|s| s.value)
-                .collect();
-            let want = match agg {
-                Aggregation::Avg => vals.iter().sum::<f64>() / vals.len() as f64,
-                Aggregation::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
-                Aggregation::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                Aggregation::Sum => vals.iter().sum(),
-                Aggregation::Count => vals.len() as f64,
-                Aggregation::Raw => unreachable!(),
-            };
-            assert_eq!(p.ts_ms, lo);
-            assert!(
-                (p.value - want).abs() < 1e-9,
-                "{agg:?} bucket {k}: {} vs {want}",
-                p.value
-            );
+/// Runs one suite case on a fresh store of its own.
+macro_rules! suite_case {
+    ($name:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            let dir = TempDir::new(stringify!($name));
+            let db = Tsdb::open(dir.path(), manual()).unwrap();
+            suite::$name(&Scope::exclusive(&db, Capabilities::EMBEDDED)).await;
         }
-    }
-    // Empty buckets produce no point.
-    let sparse = db
-        .query_range(&sel, T0 - HOUR, T0 + HOUR - 1, HOUR, Aggregation::Count)
-        .await
-        .unwrap();
-    assert_eq!(sparse[0].1, vec![Sample::new(T0, 60.0)]);
-    // Bad queries.
-    assert!(matches!(
-        db.query_range(&sel, T0, T0 - 1, MIN, Aggregation::Avg)
-            .await,
-        Err(TsdbError::InvalidQuery(_))
-    ));
-    assert!(matches!(
-        db.query_range(&sel, T0, T0 + 1, 0, Aggregation::Avg).await,
-        Err(TsdbError::InvalidQuery(_))
-    ));
-    assert!(matches!(
-        db.query_range(
-            &Selector::all().re("device", "("),
-            T0,
-            T0,
-            MIN,
-            Aggregation::Avg
-        )
-        .await,
-        Err(TsdbError::InvalidSelector(_))
-    ));
+    };
 }
 
+suite_case!(round_trip_raw_aggregates_selectors_and_labels);
+suite_case!(invalid_keys_reject_the_whole_batch);
+suite_case!(grouped_queries_match_the_generic_path);
+suite_case!(aligned_and_unaligned_steps_agree_with_raw_samples);
+suite_case!(bucket_boundaries_and_long_grids);
+suite_case!(special_values);
+suite_case!(selector_semantics_and_escaping);
+
+/// Every suite case in one store, each in its own scope, as a shared remote engine runs them.
 #[tokio::test]
-async fn invalid_keys_reject_the_whole_batch() {
-    let dir = TempDir::new("invalid");
+async fn suite_in_one_shared_store() {
+    let dir = TempDir::new("shared");
     let db = Tsdb::open(dir.path(), manual()).unwrap();
-    let good = (key("d", "p"), vec![Sample::new(T0, 1.0)]);
-    let bad = (
-        SeriesKey::new("m").with_label("device", ""),
-        vec![Sample::new(T0, 1.0)],
-    );
-    let err = db.append(&[good.clone(), bad]).await.unwrap_err();
-    assert!(matches!(err, TsdbError::InvalidSeries(_)), "{err}");
-    assert!(all_raw(&db).await.is_empty());
-    assert!(db.series(&Selector::all()).await.unwrap().is_empty());
-    db.append(&[good]).await.unwrap();
-    assert_eq!(all_raw(&db).await.len(), 1);
+    suite::run_all(&db, Capabilities::EMBEDDED, |_, _| {}).await;
 }
+
+// ------------------------------------------------------------------ embedded only
 
 #[tokio::test]
 async fn out_of_order_and_overwrites_within_the_head_and_across_blocks() {
     let dir = TempDir::new("ooo");
     let db = Tsdb::open(dir.path(), manual()).unwrap();
+    // The head part is the suite's case; it leaves minutes 0, 1 (rewritten), 3 and 5.
+    suite::out_of_order_and_overwrites(&Scope::exclusive(&db, Capabilities::EMBEDDED)).await;
     let k = key("d", "p");
     let put = |ts: i64, v: f64| (k.clone(), vec![Sample::new(ts, v)]);
-    // Out of order within one batch and across batches.
-    db.append(&[(
-        k.clone(),
-        vec![Sample::new(T0 + 5 * MIN, 5.0), Sample::new(T0 + MIN, 1.0)],
-    )])
-    .await
-    .unwrap();
-    db.append(&[put(T0 + 3 * MIN, 3.0)]).await.unwrap();
-    db.append(&[put(T0, 0.0)]).await.unwrap();
-    // An overwrite of a head sample.
-    db.append(&[put(T0 + MIN, 10.0)]).await.unwrap();
-    let want = vec![
-        Sample::new(T0, 0.0),
-        Sample::new(T0 + MIN, 10.0),
-        Sample::new(T0 + 3 * MIN, 3.0),
-        Sample::new(T0 + 5 * MIN, 5.0),
-    ];
-    assert_eq!(all_raw(&db).await[&k], want);
     // Into a block; then a late sample and an overwrite of a block sample from the head.
     db.flush_now().unwrap();
     db.append(&[put(T0 + 2 * MIN, 2.0)]).await.unwrap();
@@ -651,97 +518,6 @@ async fn late_data_recomputes_rollups() {
     assert_eq!(got[0].1, vec![Sample::new(T0, 3.0)]);
 }
 
-#[tokio::test]
-async fn grouped_queries_match_the_generic_path() {
-    struct Generic<'a>(&'a Tsdb);
-    #[async_trait::async_trait]
-    impl TimeSeriesStore for Generic<'_> {
-        async fn append(&self, b: &[(SeriesKey, Vec<Sample>)]) -> Result<(), TsdbError> {
-            self.0.append(b).await
-        }
-        async fn query_range(
-            &self,
-            s: &Selector,
-            a: i64,
-            b: i64,
-            c: i64,
-            d: Aggregation,
-        ) -> Result<Vec<(SeriesKey, Vec<Sample>)>, TsdbError> {
-            self.0.query_range(s, a, b, c, d).await
-        }
-        async fn series(&self, s: &Selector) -> Result<Vec<SeriesKey>, TsdbError> {
-            self.0.series(s).await
-        }
-        async fn flush(&self) -> Result<(), TsdbError> {
-            Ok(())
-        }
-        async fn close(&self) -> Result<(), TsdbError> {
-            Ok(())
-        }
-    }
-    let dir = TempDir::new("grouped");
-    let db = Tsdb::open(dir.path(), manual()).unwrap();
-    for b in batches(40, T0, 180) {
-        db.append(&b).await.unwrap();
-    }
-    db.flush_now().unwrap();
-    for b in batches(40, T0 + 180 * MIN, 60) {
-        db.append(&b).await.unwrap();
-    }
-    let generic = Generic(&db);
-    for (by, op) in [
-        (vec!["datapoint".to_owned()], Aggregation::Avg),
-        (vec![], Aggregation::Max),
-        (
-            vec!["device".to_owned(), "__name__".to_owned()],
-            Aggregation::Sum,
-        ),
-        (vec!["instance".to_owned()], Aggregation::Count),
-    ] {
-        let g = Grouping { by, op };
-        let fused = db
-            .query_grouped(
-                &Selector::all(),
-                T0,
-                T0 + 4 * HOUR,
-                5 * MIN,
-                Aggregation::Avg,
-                &g,
-            )
-            .await
-            .unwrap();
-        let slow = generic
-            .query_grouped(
-                &Selector::all(),
-                T0,
-                T0 + 4 * HOUR,
-                5 * MIN,
-                Aggregation::Avg,
-                &g,
-            )
-            .await
-            .unwrap();
-        assert_eq!(fused.len(), slow.len());
-        for ((la, sa), (lb, sb)) in fused.iter().zip(&slow) {
-            assert_eq!(la, lb);
-            assert_eq!(sa.len(), sb.len());
-            for (a, b) in sa.iter().zip(sb) {
-                assert_eq!(a.ts_ms, b.ts_ms);
-                assert!((a.value - b.value).abs() < 1e-9 * a.value.abs().max(1.0));
-            }
-        }
-    }
-    // The default label helpers agree with the index-backed ones.
-    assert_eq!(
-        generic.label_names().await.unwrap(),
-        db.label_names().await.unwrap()
-    );
-    assert_eq!(
-        generic.label_values("device").await.unwrap(),
-        db.label_values("device").await.unwrap()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appenders_with_flushes() {
     let dir = TempDir::new("concurrent");
@@ -826,130 +602,16 @@ async fn one_store_per_directory() {
     drop(db);
     Tsdb::open(dir.path(), manual()).unwrap();
 }
-
-/// Steps equal to the sampling interval (the fast path for regular chunks) and steps that
-/// are not aligned give the same answers as a computation over the raw samples.
-#[tokio::test]
-async fn aligned_and_unaligned_steps_agree_with_raw_samples() {
-    let dir = TempDir::new("aligned");
-    let db = Tsdb::open(dir.path(), manual()).unwrap();
-    for b in batches(12, T0, 90) {
-        db.append(&b).await.unwrap();
-    }
-    db.flush_now().unwrap(); // regular chunks in a block
-    check_steps(&db, &expected(12, T0, 90)).await;
-    for b in batches(12, T0 + 90 * MIN, 30) {
-        db.append(&b).await.unwrap(); // merged with head data
-    }
-    check_steps(&db, &expected(12, T0, 120)).await;
-    // A gap breaks the regularity.
-    db.append(&batches(12, T0 + 125 * MIN, 1)[0]).await.unwrap();
-    let mut want = expected(12, T0, 120);
-    for (k, s) in expected(12, T0 + 125 * MIN, 1) {
-        want.entry(k).or_default().extend(s);
-    }
-    check_steps(&db, &want).await;
-}
-
-async fn check_steps(db: &Tsdb, want: &BTreeMap<SeriesKey, Vec<Sample>>) {
-    let bucket = |samples: &[Sample], lo: i64, step: i64, agg: Aggregation| -> Option<f64> {
-        let v: Vec<f64> = samples
-            .iter()
-            .filter(|s| s.ts_ms >= lo && s.ts_ms < lo + step)
-            .map(|s| s.value)
-            .collect();
-        if v.is_empty() {
-            return None;
-        }
-        Some(match agg {
-            Aggregation::Avg => v.iter().sum::<f64>() / v.len() as f64,
-            Aggregation::Sum => v.iter().sum(),
-            Aggregation::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
-            Aggregation::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Aggregation::Count => v.len() as f64,
-            Aggregation::Raw => unreachable!(),
-        })
-    };
-    for start in [T0 - 5 * MIN, T0, T0 + 30_000, T0 + 17 * MIN] {
-        for step in [MIN, 2 * MIN] {
-            let end = T0 + 130 * MIN;
-            for agg in [Aggregation::Avg, Aggregation::Count, Aggregation::Max] {
-                let got = db
-                    .query_range(&Selector::all(), start, end, step, agg)
-                    .await
-                    .unwrap();
-                assert_eq!(got.len(), 12);
-                for (k, pts) in &got {
-                    let mut exp = Vec::new();
-                    let mut t = start;
-                    while t <= end {
-                        if let Some(v) = bucket(&want[k], t, step, agg) {
-                            exp.push(Sample::new(t, v));
-                        }
-                        t += step;
-                    }
-                    assert_eq!(*pts, exp, "{k} start {start} step {step} {agg:?}");
-                }
-            }
-            // Grouped: sum over all series of the per-series step averages.
-            let g = db
-                .query_grouped(
-                    &Selector::all(),
-                    start,
-                    end,
-                    step,
-                    Aggregation::Avg,
-                    &Grouping {
-                        by: vec![],
-                        op: Aggregation::Sum,
-                    },
-                )
-                .await
-                .unwrap();
-            let mut t = start;
-            let mut exp = Vec::new();
-            while t <= end {
-                let vals: Vec<f64> = want
-                    .values()
-                    .filter_map(|s| bucket(s, t, step, Aggregation::Avg))
-                    .collect();
-                if !vals.is_empty() {
-                    exp.push((t, vals.iter().sum::<f64>()));
-                }
-                t += step;
-            }
-            assert_eq!(g[0].1.len(), exp.len());
-            for (a, (t, v)) in g[0].1.iter().zip(&exp) {
-                assert_eq!(a.ts_ms, *t);
-                assert!(
-                    (a.value - v).abs() < 1e-9,
-                    "start {start} step {step}: {} vs {v}",
-                    a.value
-                );
-            }
-        }
-    }
-}
-
 /// A batch far larger than one WAL record (split into several) replays completely.
 #[tokio::test]
 async fn huge_batches_are_split_into_bounded_records() {
     let dir = TempDir::new("huge");
-    let n = 300_000i64;
-    let batch: Vec<(SeriesKey, Vec<Sample>)> = (0..3)
-        .map(|s| {
-            (
-                key(&format!("d{s}"), "p"),
-                (0..n)
-                    .map(|i| Sample::new(T0 + i * 1000, (i * (s + 1)) as f64 * 0.25))
-                    .collect(),
-            )
-        })
-        .collect();
-    {
+    let batch = {
         let db = Tsdb::open(dir.path(), manual()).unwrap();
-        db.append(&batch).await.unwrap();
-    }
+        let scope = Scope::exclusive(&db, Capabilities::EMBEDDED);
+        suite::huge_batches_round_trip(&scope).await;
+        suite::huge_batch(&scope)
+    };
     let db = Tsdb::open(dir.path(), manual()).unwrap();
     // 3 series records and at least 2 samples records (about 9 MB of samples).
     assert!(db.open_report().wal_records >= 5, "{:?}", db.open_report());

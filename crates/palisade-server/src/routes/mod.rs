@@ -1,6 +1,9 @@
 //! HTTP handlers: thin adapters from requests to [`crate::ops`] and [`crate::wire`].
 
 pub mod accesslogs;
+pub mod alerting;
+pub mod devices;
+pub mod ingest;
 pub mod roles;
 pub mod tokens;
 pub mod users;

@@ -1,0 +1,432 @@
+//! The estate: device groups and devices resolved into what the API, the collector protocol
+//! and alerting need — full group paths, dynamic group membership, inherited properties and
+//! the collector that monitors each device.
+//!
+//! Resolution order of a device's properties, the nearer level winning: the groups on the
+//! paths from the root to each static group (shallower first), then dynamic groups, then
+//! the device's own custom properties; `system.*` properties are set by Palisade and win
+//! over everything. Dynamic groups (`appliesTo`) are evaluated against the device's system
+//! properties, its own properties and what it inherits through its static groups, so that
+//! membership never depends on itself.
+//!
+//! A snapshot is rebuilt from the store when this process changed the estate, and at the
+//! latest every few seconds (changes made by another portal instance).
+
+use crate::error::ApiError;
+use crate::portal::Portal;
+use palisade_core::applies_to;
+use palisade_store::inventory::{DeviceDoc, DeviceGroupDoc, Property};
+use palisade_store::objects::{self, ObjectQuery};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The id of the root group.
+pub const ROOT_GROUP: i64 = 1;
+
+/// How long a snapshot is trusted without a local change.
+const MAX_AGE: Duration = Duration::from_secs(5);
+
+/// Where a resolved property comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Set by Palisade.
+    System,
+    /// Set on the device (or group) itself.
+    Custom,
+    /// Inherited from a group.
+    Inherited(i64),
+}
+
+/// A resolved property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Name as written at the winning level.
+    pub name: String,
+    /// Value (sealed form for credentials).
+    pub value: String,
+    /// Whether `value` is sealed.
+    pub sealed: bool,
+    /// Where it comes from.
+    pub source: Source,
+}
+
+/// A group with its place in the tree.
+#[derive(Debug, Clone)]
+pub struct GroupNode {
+    /// The stored group.
+    pub doc: DeviceGroupDoc,
+    /// `a/b/c` (the root's is empty).
+    pub full_path: String,
+    /// Ancestors from the root down to the parent.
+    pub ancestors: Vec<i64>,
+    /// The parsed `appliesTo` of a dynamic group.
+    pub applies_to: Option<applies_to::Expr>,
+}
+
+/// A device resolved.
+#[derive(Debug, Clone)]
+pub struct DeviceView {
+    /// The stored device.
+    pub doc: DeviceDoc,
+    /// Dynamic groups it belongs to.
+    pub dynamic_groups: Vec<i64>,
+    /// Every group it is in, directly or below: static, dynamic and their ancestors.
+    pub all_groups: BTreeSet<i64>,
+    /// Resolved properties by lower-case name.
+    pub properties: BTreeMap<String, Resolved>,
+    /// The collector that monitors it (0: none).
+    pub collector_id: i64,
+}
+
+impl DeviceView {
+    /// A property's value (not for credentials: those are sealed).
+    pub fn prop(&self, name: &str) -> Option<&str> {
+        self.properties
+            .get(&name.to_ascii_lowercase())
+            .filter(|p| !p.sealed)
+            .map(|p| p.value.as_str())
+    }
+
+    /// The direct groups, static then dynamic (LogicMonitor's `hostGroupIds`).
+    pub fn direct_groups(&self) -> Vec<i64> {
+        let mut g = self.doc.group_ids.clone();
+        for d in &self.dynamic_groups {
+            if !g.contains(d) {
+                g.push(*d);
+            }
+        }
+        g
+    }
+}
+
+/// One snapshot of the estate.
+#[derive(Debug, Clone, Default)]
+pub struct Estate {
+    /// Groups by id.
+    pub groups: BTreeMap<i64, GroupNode>,
+    /// Devices by id.
+    pub devices: BTreeMap<i64, DeviceView>,
+}
+
+fn system_properties(d: &DeviceDoc, groups: &BTreeMap<i64, GroupNode>) -> Vec<(String, String)> {
+    let paths: Vec<&str> = d
+        .group_ids
+        .iter()
+        .filter_map(|g| groups.get(g).map(|n| n.full_path.as_str()))
+        .collect();
+    vec![
+        ("system.hostname".into(), d.name.clone()),
+        ("system.displayname".into(), d.display_name.clone()),
+        ("system.deviceId".into(), d.id.to_string()),
+        ("system.staticgroups".into(), paths.join(",")),
+        ("system.description".into(), d.description.clone()),
+    ]
+}
+
+impl Estate {
+    /// Resolves groups and devices.
+    pub fn build(groups: Vec<DeviceGroupDoc>, devices: Vec<DeviceDoc>) -> Estate {
+        let by_id: BTreeMap<i64, DeviceGroupDoc> = groups.into_iter().map(|g| (g.id, g)).collect();
+        let mut nodes = BTreeMap::new();
+        for (id, g) in &by_id {
+            let mut ancestors = Vec::new();
+            let mut names = vec![g.name.clone()];
+            let mut cur = g.parent_id;
+            // Bounded walk: a corrupt cycle ends instead of looping.
+            while cur != 0 && ancestors.len() < 64 {
+                match by_id.get(&cur) {
+                    Some(p) => {
+                        ancestors.push(cur);
+                        if cur != ROOT_GROUP {
+                            names.push(p.name.clone());
+                        }
+                        cur = p.parent_id;
+                    }
+                    None => break,
+                }
+            }
+            ancestors.reverse();
+            names.reverse();
+            let full_path = if *id == ROOT_GROUP {
+                String::new()
+            } else {
+                names.join("/")
+            };
+            let applies_to = if g.applies_to.trim().is_empty() {
+                None
+            } else {
+                applies_to::parse(&g.applies_to).ok()
+            };
+            nodes.insert(
+                *id,
+                GroupNode {
+                    doc: g.clone(),
+                    full_path,
+                    ancestors,
+                    applies_to,
+                },
+            );
+        }
+        let mut estate = Estate {
+            groups: nodes,
+            devices: BTreeMap::new(),
+        };
+        for d in devices {
+            let view = estate.resolve(d);
+            estate.devices.insert(view.doc.id, view);
+        }
+        estate
+    }
+
+    fn chain(&self, group: i64) -> Vec<i64> {
+        match self.groups.get(&group) {
+            Some(n) => {
+                let mut c = n.ancestors.clone();
+                c.push(group);
+                c
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn layer(props: &mut BTreeMap<String, Resolved>, list: &[Property], source: Source) {
+        for p in list {
+            props.insert(
+                p.name.to_ascii_lowercase(),
+                Resolved {
+                    name: p.name.clone(),
+                    value: p.value.clone(),
+                    sealed: p.sealed,
+                    source: source.clone(),
+                },
+            );
+        }
+    }
+
+    fn resolve(&self, doc: DeviceDoc) -> DeviceView {
+        // Static groups and their ancestors, shallower first.
+        let mut static_chain: Vec<i64> = Vec::new();
+        for g in &doc.group_ids {
+            for c in self.chain(*g) {
+                if !static_chain.contains(&c) {
+                    static_chain.push(c);
+                }
+            }
+        }
+        if !static_chain.contains(&ROOT_GROUP) {
+            static_chain.insert(0, ROOT_GROUP);
+        }
+        static_chain.sort_by_key(|g| self.groups.get(g).map(|n| n.ancestors.len()).unwrap_or(0));
+        let mut props = BTreeMap::new();
+        for g in &static_chain {
+            if let Some(n) = self.groups.get(g) {
+                Self::layer(&mut props, &n.doc.properties, Source::Inherited(*g));
+            }
+        }
+        Self::layer(&mut props, &doc.properties, Source::Custom);
+        let system = system_properties(&doc, &self.groups);
+        for (k, v) in &system {
+            props.insert(
+                k.to_ascii_lowercase(),
+                Resolved {
+                    name: k.clone(),
+                    value: v.clone(),
+                    sealed: false,
+                    source: Source::System,
+                },
+            );
+        }
+        // Dynamic groups, evaluated on what is known without them.
+        let mut dynamic = Vec::new();
+        for (id, n) in &self.groups {
+            if let Some(expr) = &n.applies_to {
+                let lookup = |name: &str| {
+                    props
+                        .get(&name.to_ascii_lowercase())
+                        .filter(|p| !p.sealed)
+                        .map(|p| p.value.clone())
+                };
+                if expr.matches(&lookup) {
+                    dynamic.push(*id);
+                }
+            }
+        }
+        let mut all: BTreeSet<i64> = static_chain.iter().copied().collect();
+        let mut with_dynamic = BTreeMap::new();
+        for g in &static_chain {
+            if let Some(n) = self.groups.get(g) {
+                Self::layer(&mut with_dynamic, &n.doc.properties, Source::Inherited(*g));
+            }
+        }
+        for g in &dynamic {
+            for c in self.chain(*g) {
+                all.insert(c);
+                if let Some(n) = self.groups.get(&c) {
+                    Self::layer(&mut with_dynamic, &n.doc.properties, Source::Inherited(c));
+                }
+            }
+        }
+        Self::layer(&mut with_dynamic, &doc.properties, Source::Custom);
+        for (k, v) in system {
+            with_dynamic.insert(
+                k.to_ascii_lowercase(),
+                Resolved {
+                    name: k,
+                    value: v,
+                    sealed: false,
+                    source: Source::System,
+                },
+            );
+        }
+        // The collector: the device's own choice, else the nearest group default.
+        let mut collector_id = doc.preferred_collector_id;
+        if collector_id == 0 {
+            let mut candidates: Vec<i64> = all.iter().copied().collect();
+            candidates
+                .sort_by_key(|g| std::cmp::Reverse(self.groups.get(g).map(|n| n.ancestors.len())));
+            collector_id = candidates
+                .iter()
+                .filter_map(|g| self.groups.get(g))
+                .map(|n| n.doc.default_collector_id)
+                .find(|c| *c != 0)
+                .unwrap_or(0);
+        }
+        DeviceView {
+            doc,
+            dynamic_groups: dynamic,
+            all_groups: all,
+            properties: with_dynamic,
+            collector_id,
+        }
+    }
+
+    /// Devices directly in a group (static members and dynamic matches).
+    pub fn direct_members(&self, group: i64) -> Vec<&DeviceView> {
+        self.devices
+            .values()
+            .filter(|d| d.doc.group_ids.contains(&group) || d.dynamic_groups.contains(&group))
+            .collect()
+    }
+
+    /// Devices in a group or below it.
+    pub fn members_below(&self, group: i64) -> Vec<&DeviceView> {
+        self.devices
+            .values()
+            .filter(|d| d.all_groups.contains(&group))
+            .collect()
+    }
+
+    /// Child groups.
+    pub fn children(&self, group: i64) -> Vec<&GroupNode> {
+        self.groups
+            .values()
+            .filter(|n| n.doc.parent_id == group && n.doc.id != group)
+            .collect()
+    }
+
+    /// The device whose display name or host name is this (case-insensitive).
+    pub fn device_named(&self, name: &str) -> Option<&DeviceView> {
+        self.devices
+            .values()
+            .find(|d| d.doc.display_name.eq_ignore_ascii_case(name))
+            .or_else(|| {
+                self.devices
+                    .values()
+                    .find(|d| d.doc.name.eq_ignore_ascii_case(name))
+            })
+    }
+}
+
+/// The cached snapshot.
+#[derive(Debug, Default)]
+pub struct EstateCache {
+    current: parking_lot::RwLock<Option<(Instant, u64, Arc<Estate>)>>,
+    generation: AtomicU64,
+}
+
+impl EstateCache {
+    /// Marks the snapshot stale (after a change by this process).
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current snapshot, rebuilt when stale.
+    pub async fn get(&self, portal: &Portal) -> Result<Arc<Estate>, ApiError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some((at, g, e)) = self.current.read().as_ref() {
+            if *g == generation && at.elapsed() < MAX_AGE {
+                return Ok(e.clone());
+            }
+        }
+        let groups: Vec<DeviceGroupDoc> =
+            objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
+        let devices: Vec<DeviceDoc> =
+            objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
+        let estate = Arc::new(Estate::build(groups, devices));
+        *self.current.write() = Some((Instant::now(), generation, estate.clone()));
+        Ok(estate)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn group(id: i64, parent: i64, name: &str, applies: &str, props: &[(&str, &str)]) -> DeviceGroupDoc {
+        DeviceGroupDoc {
+            id,
+            parent_id: parent,
+            name: name.into(),
+            applies_to: applies.into(),
+            properties: props
+                .iter()
+                .map(|(n, v)| Property {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                    sealed: false,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn inheritance_dynamic_groups_and_collectors() {
+        let mut linux = group(3, 2, "linux", "", &[("ssh.user", "mon"), ("env", "prod")]);
+        linux.default_collector_id = 7;
+        let groups = vec![
+            group(1, 0, "", "", &[("env", "dev"), ("snmp.version", "v2c")]),
+            group(2, 1, "servers", "", &[]),
+            linux,
+            group(4, 1, "web", "system.hostname =~ \"web\"", &[("role", "web")]),
+        ];
+        let d = DeviceDoc {
+            id: 10,
+            name: "web-1".into(),
+            display_name: "Web 1".into(),
+            group_ids: vec![3],
+            properties: vec![Property {
+                name: "env".into(),
+                value: "staging".into(),
+                sealed: false,
+            }],
+            ..Default::default()
+        };
+        let e = Estate::build(groups, vec![d]);
+        assert_eq!(e.groups[&3].full_path, "servers/linux");
+        let v = &e.devices[&10];
+        assert_eq!(v.prop("env"), Some("staging"));
+        assert_eq!(v.prop("ssh.user"), Some("mon"));
+        assert_eq!(v.prop("snmp.version"), Some("v2c"));
+        assert_eq!(v.prop("role"), Some("web"));
+        assert_eq!(v.dynamic_groups, vec![4]);
+        assert_eq!(v.direct_groups(), vec![3, 4]);
+        assert_eq!(v.collector_id, 7);
+        assert_eq!(v.prop("system.staticgroups"), Some("servers/linux"));
+        assert_eq!(e.direct_members(4).len(), 1);
+        assert_eq!(e.members_below(2).len(), 1);
+    }
+}
