@@ -33,6 +33,9 @@
 //!   escalation, no-data alerts), persisted as a small serialisable state.
 //! - [`sdt`]: scheduled downtime schedules (one-time, daily, weekly, monthly, monthly by week)
 //!   in the SDT's time zone, daylight-saving changes included.
+//! - [`datasource`]: datasources, what the collector collects and how (SNMP, SSH, HTTP, ping,
+//!   Prometheus, scripts): the version-controlled file format (import, export, validation),
+//!   the built-in set, counter rates and expression datapoints.
 //!
 //! Nothing here reads a clock: time is always a parameter (`now_ms`).
 //!

@@ -81,7 +81,7 @@ impl Privilege {
         }
         if self.object_type == "setting" {
             let id = self.object_id.as_str();
-            let ok = matches!(id, "*" | "useraccess" | "accesslogs" | "collectorgroup.*")
+            let ok = matches!(id, "*" | "useraccess" | "accesslogs" | "datasources" | "collectorgroup.*")
                 || id
                     .strip_prefix("collectorgroup.")
                     .is_some_and(|n| n.parse::<i64>().is_ok());
@@ -141,7 +141,7 @@ pub enum PrivilegeError {
     #[error("unknown privilege objectType `{0}`")]
     UnknownObjectType(String),
     /// The object id is empty, too long, or not a known setting.
-    #[error("privilege objectId `{0}` is not valid (settings take useraccess, accesslogs, collectorgroup.<id>, collectorgroup.* or *)")]
+    #[error("privilege objectId `{0}` is not valid (settings take useraccess, accesslogs, datasources, collectorgroup.<id>, collectorgroup.* or *)")]
     BadObjectId(String),
     /// The operation is unknown.
     #[error("unknown privilege operation `{0}` (use read, ack, write or manage)")]
@@ -191,6 +191,8 @@ pub enum SettingObject {
     UserAccess,
     /// The audit log.
     AccessLogs,
+    /// Datasource definitions.
+    Datasources,
     /// Collectors of one group, or of any group (`None`).
     CollectorGroup(Option<i64>),
 }
@@ -212,6 +214,9 @@ impl fmt::Display for Need {
             }
             Need::Setting(SettingObject::AccessLogs, l) => {
                 write!(f, "setting:accesslogs:{}", l.as_str())
+            }
+            Need::Setting(SettingObject::Datasources, l) => {
+                write!(f, "setting:datasources:{}", l.as_str())
             }
             Need::Setting(SettingObject::CollectorGroup(Some(id)), l) => {
                 write!(f, "setting:collectorgroup.{id}:{}", l.as_str())
@@ -240,6 +245,7 @@ fn grants(p: &Privilege, need: &Need) -> bool {
     match need {
         Need::Setting(SettingObject::UserAccess, _) => id == "useraccess",
         Need::Setting(SettingObject::AccessLogs, _) => id == "accesslogs",
+        Need::Setting(SettingObject::Datasources, _) => id == "datasources",
         Need::Setting(SettingObject::CollectorGroup(group), _) => match group {
             _ if id == "collectorgroup.*" => true,
             Some(g) => {
@@ -293,6 +299,7 @@ pub fn manager_privileges() -> Vec<Privilege> {
         Privilege::new("report_group", "*", "manage"),
         Privilege::new("website_group", "*", "manage"),
         Privilege::new("setting", "collectorgroup.*", "write"),
+        Privilege::new("setting", "datasources", "write"),
     ]
 }
 
@@ -312,6 +319,7 @@ pub fn readonly_privileges() -> Vec<Privilege> {
         Privilege::new("report_group", "*", "read"),
         Privilege::new("website_group", "*", "read"),
         Privilege::new("setting", "collectorgroup.*", "read"),
+        Privilege::new("setting", "datasources", "read"),
     ]
 }
 

@@ -73,7 +73,8 @@ impl Expr {
             Expr::Aggregate(_) => ValueType::Vector,
             Expr::Neg(e) | Expr::Paren(e) => e.value_type(),
             Expr::Binary(b) => {
-                if b.lhs.value_type() == ValueType::Scalar && b.rhs.value_type() == ValueType::Scalar
+                if b.lhs.value_type() == ValueType::Scalar
+                    && b.rhs.value_type() == ValueType::Scalar
                 {
                     ValueType::Scalar
                 } else {
@@ -639,9 +640,10 @@ impl fmt::Display for VectorSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest: Vec<&Matcher> = Vec::with_capacity(self.matchers.len());
         for m in &self.matchers {
-            let is_name = self.name.as_deref().is_some_and(|n| {
-                m.label == METRIC_LABEL && m.op == MatchOp::Equal && m.value == n
-            });
+            let is_name = self
+                .name
+                .as_deref()
+                .is_some_and(|n| m.label == METRIC_LABEL && m.op == MatchOp::Equal && m.value == n);
             if !is_name {
                 rest.push(m);
             }

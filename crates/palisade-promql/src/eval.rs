@@ -108,7 +108,15 @@ pub async fn range(
     end_ms: i64,
     step_ms: i64,
 ) -> Result<Value, EvalError> {
-    range_with(store, expr, start_ms, end_ms, step_ms, &EvalOptions::default()).await
+    range_with(
+        store,
+        expr,
+        start_ms,
+        end_ms,
+        step_ms,
+        &EvalOptions::default(),
+    )
+    .await
 }
 
 /// [`instant`] with explicit options.

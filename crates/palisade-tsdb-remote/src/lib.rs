@@ -70,8 +70,14 @@
 //!   store accepts any non-empty name, this one refuses others with
 //!   [`TsdbError::InvalidSeries`] (PromQL could not select them). Metric names are free.
 //! * VictoriaMetrics does not store NaN (such samples are dropped; Prometheus' stale marker
-//!   bit pattern even hides the series), keeps values as decimals with about 15 significant
-//!   digits (not bit for bit; `-0.0` reads back as `0`), and keeps millisecond timestamps.
+//!   bit pattern even hides the series). It keeps values as decimals, not bit for bit: 12
+//!   significant digits (1/3 reads back as 0.333333333333), `-0.0` as `0`, magnitudes below
+//!   about 1e-300 as `0`; and the values of one block of a series share one decimal
+//!   exponent, so a series mixing magnitudes far apart (1e300 next to 0.3) reads the small
+//!   ones back as 0. Timestamps are kept to the millisecond, as here.
+//! * Regular expressions: VictoriaMetrics' (and Prometheus 3's) matchers let `.` match a
+//!   newline inside a label value; the embedded store's do not. Values without newlines
+//!   behave the same.
 //! * A rewrite of a series at the same timestamp leaves one of the written values, not
 //!   necessarily the last one (VictoriaMetrics' deduplication does not know write order).
 //! * Times are clamped to [`MIN_TIME_MS`]..=[`MAX_TIME_MS`] (1970 to 2100): engines do not
@@ -346,7 +352,8 @@ impl RemoteStore {
             None => {
                 let params = [
                     ("match[]", sel.clone()),
-                    ("start", promql::time_param(start + k_first * step)),
+                    // 1 ms at least: VictoriaMetrics reads `start=0` as "not given".
+                    ("start", promql::time_param((start + k_first * step).max(1))),
                     ("end", promql::time_param(start + k_last * step + step - 1)),
                 ];
                 let path = format!("/api/v1/label/{METRIC_LABEL}/values");

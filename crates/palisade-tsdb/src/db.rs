@@ -9,7 +9,7 @@ use crate::codec::Codec;
 use crate::error::{Result, TsdbError};
 use crate::fsutil::{dir_size, ensure_dir, remove_file, sync_dir, write_atomic};
 use crate::head::{
-    encode_key, encode_key_into, insert_sample, key_hash, range, shard_of, Frozen,
+    encode_key, encode_key_into, key_hash, range, shard_of, Frozen,
     Shard, SHARDS,
 };
 use crate::index::{Selected, SeriesEntry, SeriesIndex};
@@ -41,8 +41,11 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const ROLLUP_PERIOD_MS: i64 = 30 * DAY_MS;
 /// Blocks cut from the head are short-lived (compaction rewrites them): cheap codecs.
 const FLUSH_CODEC: Codec = Codec::Fast;
-/// Compacted day blocks and rollups: pco.
-const COMPACT_CODEC: Codec = Codec::Compact(8);
+/// Compacted day blocks and rollups: pco. Level 4: on day-long chunks of polled data it
+/// compresses within a fraction of a percent of level 8 (the default) but decodes about a
+/// quarter faster (fewer bins: smaller tables to build per chunk) and encodes three times
+/// faster.
+const COMPACT_CODEC: Codec = Codec::Compact(4);
 /// Series per parallel query task.
 const QUERY_BATCH: usize = 128;
 /// Series per parallel compaction task.
@@ -519,10 +522,9 @@ impl Tsdb {
                             }
                             match index.get(id) {
                                 Some(e) => {
-                                    let head = &mut shards[e.shard as usize].series
-                                        [e.slot as usize]
-                                        .samples;
-                                    if insert_sample(head, s) {
+                                    let head =
+                                        &mut shards[e.shard as usize].series[e.slot as usize];
+                                    if head.insert(s) {
                                         head_samples += 1;
                                     }
                                 }
@@ -799,6 +801,8 @@ fn group_by_shard<T: Copy>(items: &[T], shard: impl Fn(&T) -> usize) -> (Vec<T>,
 struct WriteStats {
     added: usize,
     dropped: u64,
+    /// Room to reserve in a series' empty head (see [`Inner::write_stats`]).
+    first_room: usize,
 }
 
 /// Inserts `(slot, samples)` entries into a locked shard's heads and encodes them as WAL
@@ -816,6 +820,7 @@ fn write_entries<'a>(
         let Some(head) = shard.series.get_mut(slot as usize) else {
             continue;
         };
+        head.reserve_first(stats.first_room);
         // Bounded records: a huge batch never makes a record the reader would refuse.
         for chunk in samples.chunks(MAX_SAMPLES_PER_ENTRY) {
             let keep = if chunk.iter().all(|s| s.ts_ms >= floor) {
@@ -833,14 +838,14 @@ fn write_entries<'a>(
             });
             if keep == 1 {
                 r.single(buf, head.id, *first);
-                stats.added += usize::from(insert_sample(&mut head.samples, *first));
+                stats.added += usize::from(head.insert(*first));
             } else {
                 let mut prev = r.series_header(buf, head.id, keep);
                 for s in chunk {
                     if s.ts_ms < floor {
                         continue;
                     }
-                    stats.added += usize::from(insert_sample(&mut head.samples, *s));
+                    stats.added += usize::from(head.insert(*s));
                     prev = SamplesRecord::sample(buf, prev, *s);
                 }
             }
@@ -1104,7 +1109,7 @@ impl Inner {
                 &batch[it.index as usize].1
             }
         }
-        let mut stats = WriteStats::default();
+        let mut stats = self.write_stats();
         let last_seq = if let Some(shape) = self.find_shape(&encs, &items) {
             // The same keys as an earlier batch: their series are known, no lookups.
             self.for_shards(&shape.bounds, |shard_i, shard, buf| {
@@ -1219,7 +1224,7 @@ impl Inner {
             self.check_ref(r)?;
         }
         let (order, bounds) = group_by_shard(batch, |(r, _)| r.shard());
-        let mut stats = WriteStats::default();
+        let mut stats = self.write_stats();
         let last_seq = self.for_shards(&bounds, |shard_i, shard, buf| {
             let entries = &order[bounds[shard_i] as usize..bounds[shard_i + 1] as usize];
             // Check every handle before changing anything (this pass also brings the
@@ -1239,6 +1244,19 @@ impl Inner {
         });
         self.account(stats);
         last_seq
+    }
+
+    /// Counters for one append. A series' first sample after a flush (or ever) reserves
+    /// room for its share of the head, so that series filled in step do not all reallocate
+    /// together (after a flush, the flush has already made room for what they had).
+    fn write_stats(&self) -> WriteStats {
+        let series = self.index.read().len().max(1);
+        WriteStats {
+            // A quarter more than the share: the flush starts a little after the head is
+            // full.
+            first_room: (self.opts.max_head_samples / series * 5 / 4).clamp(4, 1024),
+            ..WriteStats::default()
+        }
     }
 
     fn account(&self, stats: WriteStats) {
@@ -1346,17 +1364,39 @@ impl Inner {
 
     fn flush(&self) -> Result<FlushReport> {
         let _m = self.maint.lock();
+        // The next head of a series most likely grows as large as this one: allocate that
+        // room now, before the exclusive lock (fresh memory costs page faults, and the
+        // freeze below must stay short), instead of reallocating it step by step later.
+        let spare: Vec<Vec<(u32, Vec<Sample>)>> = self
+            .shards
+            .iter()
+            .map(|shard| {
+                let lens: Vec<(u32, usize)> = shard
+                    .lock()
+                    .series
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| !h.samples().is_empty())
+                    .map(|(slot, h)| (slot as u32, h.samples().len()))
+                    .collect();
+                lens.into_iter()
+                    .map(|(slot, n)| (slot, Vec::with_capacity(n + n / 8)))
+                    .collect()
+            })
+            .collect();
         let rotate_to = {
             let _w = self.epoch.write();
             let mut series = Vec::new();
-            for shard in &self.shards {
+            for (shard, spare) in self.shards.iter().zip(spare) {
                 let mut sh = shard.lock();
-                for h in sh.series.iter_mut() {
-                    if !h.samples.is_empty() {
-                        // The next head of a series most likely grows as large as this one:
-                        // reserve that now rather than reallocating it step by step.
-                        let next = Vec::with_capacity(h.samples.len());
-                        series.push((h.id, std::mem::replace(&mut h.samples, next)));
+                let mut spare = spare.into_iter().peekable();
+                for (slot, h) in sh.series.iter_mut().enumerate() {
+                    let next = spare
+                        .next_if(|(s, _)| *s as usize == slot)
+                        .map(|(_, v)| v)
+                        .unwrap_or_default();
+                    if !h.samples().is_empty() {
+                        series.push((h.id, h.take(next)));
                     }
                 }
             }
@@ -1382,6 +1422,8 @@ impl Inner {
                 .retain(|f| !frozen.iter().any(|g| Arc::ptr_eq(f, g)));
             st.sort();
         }
+        // The frozen heads are freed here, outside the lock.
+        drop(frozen);
         self.wal.wait_segment(rotate_to)?;
         self.wal.remove_segments_below(rotate_to)?;
         Ok(report)
@@ -1824,7 +1866,7 @@ impl Inner {
                 let g = self.shards[sh].lock();
                 for &i in idxs {
                     if let Some(h) = g.series.get(selected[i].slot as usize) {
-                        heads[i] = range(&h.samples, raw_lo, hi).to_vec();
+                        heads[i] = range(h.samples(), raw_lo, hi).to_vec();
                     }
                 }
             }

@@ -2,6 +2,7 @@
 //! timestamp with one value per timestamp (the last write wins). Series are spread over
 //! shards by key hash; each shard has its own lock.
 
+use crate::codec::put_uvarint;
 use crate::error::{Result, TsdbError};
 use crate::types::{Sample, SeriesKey, METRIC_LABEL};
 use hashbrown::HashTable;
@@ -14,11 +15,59 @@ pub(crate) fn shard_of(hash: u64) -> usize {
     (hash >> 58) as usize & (SHARDS - 1)
 }
 
-/// The live head of one series. Kept small (32 bytes) so that the hot append path touches
+/// The live head of one series. Kept small (40 bytes) so that the hot append path touches
 /// one cache line per series; the key lives in [`Shard::keys`].
 pub(crate) struct SeriesHead {
     pub id: u64,
-    pub samples: Vec<Sample>,
+    /// The timestamp of the last sample (`i64::MIN` when there is none), so that an
+    /// in-order append decides without reading the samples (a cache miss per series).
+    last_ts: i64,
+    /// Sorted by timestamp, one sample per timestamp.
+    samples: Vec<Sample>,
+}
+
+impl SeriesHead {
+    pub(crate) fn new(id: u64) -> Self {
+        SeriesHead {
+            id,
+            last_ts: i64::MIN,
+            samples: Vec::new(),
+        }
+    }
+
+    pub(crate) fn samples(&self) -> &[Sample] {
+        &self.samples
+    }
+
+    /// Inserts keeping the samples sorted; an equal timestamp replaces the value. Returns
+    /// whether the sample was new (not a replacement).
+    #[inline]
+    pub(crate) fn insert(&mut self, s: Sample) -> bool {
+        if s.ts_ms > self.last_ts {
+            self.samples.push(s);
+            self.last_ts = s.ts_ms;
+            true
+        } else {
+            insert_late(&mut self.samples, s)
+        }
+    }
+
+    /// Before the first sample: room for `n` (a guess of what the series gets until the
+    /// next flush), so that series filled in step do not all reallocate at the same time.
+    #[inline]
+    pub(crate) fn reserve_first(&mut self, n: usize) {
+        if self.samples.capacity() == 0 {
+            self.samples.reserve_exact(n);
+        }
+    }
+
+    /// Takes the samples out (for a flush); `next` (empty, perhaps with room) replaces
+    /// them.
+    pub(crate) fn take(&mut self, mut next: Vec<Sample>) -> Vec<Sample> {
+        next.clear();
+        self.last_ts = i64::MIN;
+        std::mem::replace(&mut self.samples, next)
+    }
 }
 
 #[derive(Default)]
@@ -44,10 +93,7 @@ impl Shard {
 
     pub(crate) fn insert(&mut self, hash: u64, id: u64, enc: Box<[u8]>) -> u32 {
         let slot = self.series.len() as u32;
-        self.series.push(SeriesHead {
-            id,
-            samples: Vec::new(),
-        });
+        self.series.push(SeriesHead::new(id));
         self.keys.push(enc);
         self.table.insert_unique(hash, (hash, slot), |&(h, _)| h);
         slot
@@ -55,13 +101,19 @@ impl Shard {
 }
 
 /// Appends the canonical encoding of `key` to `out`, checking the key's rules on the way:
-/// `metric len (u32 LE), metric, then per label: name len, name, value len, value`.
+/// `metric len (uvarint), metric, then per label: name len, name, value len, value` (in memory
+/// only, never stored).
 /// Equal keys have equal encodings and different keys different ones.
 #[inline]
 pub(crate) fn encode_key_into(key: &SeriesKey, out: &mut Vec<u8>) -> Result<()> {
     let mut ok = !key.metric.is_empty();
     let put = |s: &str, out: &mut Vec<u8>| {
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        let n = s.len();
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            put_uvarint(out, n as u64);
+        }
         out.extend_from_slice(s.as_bytes());
     };
     put(&key.metric, out);
@@ -96,7 +148,7 @@ pub(crate) fn key_hash(hasher: &impl BuildHasher, enc: &[u8]) -> u64 {
 
 /// Inserts keeping `v` sorted by timestamp; an equal timestamp replaces the value.
 /// Returns whether the sample was new (not a replacement).
-#[inline]
+#[cfg(test)]
 pub(crate) fn insert_sample(v: &mut Vec<Sample>, s: Sample) -> bool {
     match v.last_mut() {
         Some(last) if s.ts_ms <= last.ts_ms => insert_late(v, s),

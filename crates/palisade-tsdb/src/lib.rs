@@ -124,7 +124,7 @@
 //! Decimal columns hold values that are exactly `mantissa / 10^e` (e ≤ 6), verified bit
 //! for bit when writing, so every encoding is lossless (NaN payloads and -0.0 included).
 //! Flushed blocks use tags 1, 3, 5, 6, 7; compacted blocks and rollups 1, 2, 3, 4, 8
-//! ([pco](https://docs.rs/pco) 1.x, level 8).
+//! ([pco](https://docs.rs/pco) 1.x, level 4).
 //!
 //! # Limits
 //!

@@ -127,7 +127,10 @@ impl SamplesRecord {
         tmp[n] = 1;
         n = put_uvarint_at(&mut tmp, n + 1, zigzag(s.ts_ms.wrapping_sub(self.base)));
         tmp[n..n + 8].copy_from_slice(&s.value.to_bits().to_le_bytes());
-        out.extend_from_slice(&tmp[..n + 8]);
+        // A fixed-size copy (two vector stores, no call), then cut to the real length.
+        let at = out.len();
+        out.extend_from_slice(&tmp);
+        out.truncate(at + n + 8);
     }
 
     /// Writes one sample; returns the new "previous timestamp".

@@ -306,11 +306,17 @@ mod tests {
         assert_eq!(run(AggregateOp::Count, &[2.0, f64::NAN]), 2.0);
         assert_eq!(run(AggregateOp::Group, &[5.0, 7.0]), 1.0);
         assert_eq!(
-            run(AggregateOp::Stdvar, &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            run(
+                AggregateOp::Stdvar,
+                &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+            ),
             4.0
         );
         assert_eq!(
-            run(AggregateOp::Stddev, &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]),
+            run(
+                AggregateOp::Stddev,
+                &[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+            ),
             2.0
         );
         let big = run(AggregateOp::Avg, &[f64::MAX, f64::MAX]);

@@ -366,19 +366,32 @@ mod tests {
         // Samples every 15s over a 60s window (t-60s, t], t = 60s: values 0..=40 at
         // 15,30,45,60 s → result 30 over 45 s sampled; start gap 15s < 1.1·15 → extrapolate
         // to 60s, but the zero point (first value 10 → 15 s back) is not earlier.
-        let w = [s(15_000, 10.0), s(30_000, 20.0), s(45_000, 30.0), s(60_000, 40.0)];
+        let w = [
+            s(15_000, 10.0),
+            s(30_000, 20.0),
+            s(45_000, 30.0),
+            s(60_000, 40.0),
+        ];
         let inc = extrapolated_rate(&w, 0, 60_000, 60.0, true, false).unwrap();
         assert!((inc - 40.0).abs() < 1e-9, "{inc}");
         let rate = extrapolated_rate(&w, 0, 60_000, 60.0, true, true).unwrap();
         assert!((rate - 40.0 / 60.0).abs() < 1e-12);
         // Counter reset: 10, 20, 5, 15 → 10 + 20 (before reset) ... = 15 - 10 + 20 = 25.
-        let w = [s(15_000, 10.0), s(30_000, 20.0), s(45_000, 5.0), s(60_000, 15.0)];
+        let w = [
+            s(15_000, 10.0),
+            s(30_000, 20.0),
+            s(45_000, 5.0),
+            s(60_000, 15.0),
+        ];
         let inc = extrapolated_rate(&w, 0, 60_000, 60.0, true, false).unwrap();
         assert!((inc - 25.0 * 60.0 / 45.0).abs() < 1e-9, "{inc}");
         // delta does not treat decreases as resets and may extrapolate below zero.
         let d = extrapolated_rate(&w, 0, 60_000, 60.0, false, false).unwrap();
         assert!((d - 5.0 * 60.0 / 45.0).abs() < 1e-9);
-        assert_eq!(extrapolated_rate(&w[..1], 0, 60_000, 60.0, true, true), None);
+        assert_eq!(
+            extrapolated_rate(&w[..1], 0, 60_000, 60.0, true, true),
+            None
+        );
     }
 
     #[test]
@@ -394,7 +407,16 @@ mod tests {
         assert_eq!(mean([1.0, 2.0, 3.0, 4.0].into_iter()), 2.5);
         let m = mean([f64::MAX, f64::MAX, f64::MAX].into_iter());
         assert!((m - f64::MAX).abs() / f64::MAX < 1e-12, "{m}");
-        let w = [s(0, 2.0), s(1, 4.0), s(2, 4.0), s(3, 4.0), s(4, 5.0), s(5, 5.0), s(6, 7.0), s(7, 9.0)];
+        let w = [
+            s(0, 2.0),
+            s(1, 4.0),
+            s(2, 4.0),
+            s(3, 4.0),
+            s(4, 5.0),
+            s(5, 5.0),
+            s(6, 7.0),
+            s(7, 9.0),
+        ];
         assert!((variance(&w) - 4.0).abs() < 1e-12);
     }
 

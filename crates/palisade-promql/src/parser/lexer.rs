@@ -254,10 +254,7 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token<'_>>, ParseError> {
             }
             _ => {
                 let ch = input.get(i..).and_then(|s| s.chars().next()).unwrap_or('?');
-                return Err(ParseError::new(
-                    i,
-                    format!("unexpected character {ch:?}"),
-                ));
+                return Err(ParseError::new(i, format!("unexpected character {ch:?}")));
             }
         };
         out.push(Token { tok, pos: start });
@@ -399,7 +396,9 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> 
                     return Err(unterminated());
                 };
                 i += 2;
-                let bad = |what: &str| ParseError::new(esc_pos, format!("invalid escape sequence: {what}"));
+                let bad = |what: &str| {
+                    ParseError::new(esc_pos, format!("invalid escape sequence: {what}"))
+                };
                 match e {
                     b'a' => out.push(0x07),
                     b'b' => out.push(0x08),
@@ -412,7 +411,8 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> 
                     b'"' => out.push(b'"'),
                     b'\'' => out.push(b'\''),
                     b'x' => {
-                        let h = hex_value(bytes.get(i..i + 2)).ok_or_else(|| bad("\\x needs two hex digits"))?;
+                        let h = hex_value(bytes.get(i..i + 2))
+                            .ok_or_else(|| bad("\\x needs two hex digits"))?;
                         out.push(h as u8);
                         i += 2;
                     }
@@ -432,7 +432,8 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), ParseError> 
                         let n = if e == b'u' { 4 } else { 8 };
                         let v = hex_value(bytes.get(i..i + n))
                             .ok_or_else(|| bad("\\u needs 4 and \\U 8 hex digits"))?;
-                        let ch = char::from_u32(v).ok_or_else(|| bad("not a Unicode scalar value"))?;
+                        let ch =
+                            char::from_u32(v).ok_or_else(|| bad("not a Unicode scalar value"))?;
                         let mut buf = [0u8; 4];
                         out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                         i += n;
@@ -479,7 +480,10 @@ mod tests {
         assert_eq!(toks("5m"), vec![Tok::Duration(300_000), Tok::Eof]);
         assert_eq!(toks("1h30m"), vec![Tok::Duration(5_400_000), Tok::Eof]);
         assert_eq!(toks("100ms"), vec![Tok::Duration(100), Tok::Eof]);
-        assert_eq!(toks("1y2w"), vec![Tok::Duration(365 * 86_400_000 + 14 * 86_400_000), Tok::Eof]);
+        assert_eq!(
+            toks("1y2w"),
+            vec![Tok::Duration(365 * 86_400_000 + 14 * 86_400_000), Tok::Eof]
+        );
         assert_eq!(
             toks("5m-3"),
             vec![Tok::Duration(300_000), Tok::Sub, Tok::Number(3.0), Tok::Eof]
@@ -495,10 +499,16 @@ mod tests {
 
     #[test]
     fn strings() {
-        assert_eq!(toks(r#""a\"b\n""#), vec![Tok::Str("a\"b\n".into()), Tok::Eof]);
+        assert_eq!(
+            toks(r#""a\"b\n""#),
+            vec![Tok::Str("a\"b\n".into()), Tok::Eof]
+        );
         assert_eq!(toks(r"'it\'s'"), vec![Tok::Str("it's".into()), Tok::Eof]);
         assert_eq!(toks(r"`a\d+`"), vec![Tok::Str("a\\d+".into()), Tok::Eof]);
-        assert_eq!(toks(r#""\x41\101\u00e9\U0001F600""#), vec![Tok::Str("AAé😀".into()), Tok::Eof]);
+        assert_eq!(
+            toks(r#""\x41\101\u00e9\U0001F600""#),
+            vec![Tok::Str("AAé😀".into()), Tok::Eof]
+        );
         assert_eq!(toks("\"é\""), vec![Tok::Str("é".into()), Tok::Eof]);
         assert!(lex("\"abc").is_err());
         assert!(lex("\"a\nb\"").is_err());
@@ -545,7 +555,10 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(toks("job:rate:5m"), vec![Tok::Ident("job:rate:5m"), Tok::Eof]);
+        assert_eq!(
+            toks("job:rate:5m"),
+            vec![Tok::Ident("job:rate:5m"), Tok::Eof]
+        );
         assert!(lex("a ! b").is_err());
         assert!(lex("a ; b").is_err());
         let err = lex("abc €").unwrap_err();

@@ -2,9 +2,7 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
-use palisade_tsdb::{
-    Aggregation, Labels, Sample, Selector, SeriesKey, TimeSeriesStore, TsdbError,
-};
+use palisade_tsdb::{Aggregation, Labels, Sample, Selector, SeriesKey, TimeSeriesStore, TsdbError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -83,7 +81,11 @@ impl TimeSeriesStore for MemStore {
     async fn series(&self, selector: &Selector) -> Result<Vec<SeriesKey>, TsdbError> {
         let compiled = selector.compile()?;
         let data = self.data.lock().unwrap();
-        Ok(data.keys().filter(|k| compiled.matches(k)).cloned().collect())
+        Ok(data
+            .keys()
+            .filter(|k| compiled.matches(k))
+            .cloned()
+            .collect())
     }
 
     async fn flush(&self) -> Result<(), TsdbError> {

@@ -2,10 +2,14 @@
 //! protocol, datasources, push ingest and time series, alerts and scheduled downtime.
 
 pub mod alerts;
+pub mod collectors;
+pub mod datasources;
 pub mod devices;
 pub mod estate;
+pub mod notify;
 pub mod pipeline;
 pub mod props;
+pub mod sdt;
 
 use std::sync::Arc;
 

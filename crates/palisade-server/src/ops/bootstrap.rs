@@ -64,6 +64,7 @@ pub async fn run(portal: &Portal) -> Result<Bootstrapped, ApiError> {
         };
         ignore_conflict(portal.store.create_role(new, audit).await)?;
     }
+    crate::monitor::datasources::install_builtins(portal).await?;
     if portal
         .store
         .get_user_by_name(SUPPORT_USERNAME)

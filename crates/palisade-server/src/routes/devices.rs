@@ -365,6 +365,17 @@ pub async fn list_group_properties(
     Params::parse(q.as_deref())?.list(items, PROPERTY_REQUIRED)
 }
 
+/// `GET /device/groups/{id}/properties/{name}`.
+pub async fn get_group_property(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((raw, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = id(&raw, "device group")?;
+    group_json(&state, &caller, id).await?;
+    property_answer(&state, &caller, Owner::Group(id), &name).await
+}
+
 /// `POST /device/groups/{id}/properties`.
 pub async fn add_group_property(
     State(state): State<Arc<AppState>>,

@@ -2,8 +2,12 @@
 
 pub mod accesslogs;
 pub mod alerting;
+pub mod collectors;
+pub mod data;
+pub mod datasources;
 pub mod devices;
 pub mod ingest;
+pub mod prometheus;
 pub mod roles;
 pub mod tokens;
 pub mod users;

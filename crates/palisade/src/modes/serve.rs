@@ -37,6 +37,35 @@ pub struct Args {
     /// Configuration file (TOML): public URL, email and SMS/voice delivery.
     #[arg(long, env = "PALISADE_CONFIG")]
     config: Option<PathBuf>,
+    /// Store time series in a Prometheus-compatible engine instead of the embedded store:
+    /// its remote_write URL (VictoriaMetrics: http://HOST:8428/api/v1/write). Needs
+    /// --tsdb-remote-read-url.
+    #[arg(long, requires = "tsdb_remote_read_url")]
+    tsdb_remote_write_url: Option<String>,
+    /// The engine's Prometheus query API base (VictoriaMetrics: http://HOST:8428).
+    #[arg(long, requires = "tsdb_remote_write_url")]
+    tsdb_remote_read_url: Option<String>,
+    /// A file holding a bearer token for the remote engine.
+    #[arg(long)]
+    tsdb_remote_token_file: Option<PathBuf>,
+}
+
+/// Opens the time-series store: embedded under the data directory, or remote.
+fn open_tsdb(store: &StoreConfig, args: &Args) -> anyhow::Result<palisade_server::monitor::TsdbHandle> {
+    use std::sync::Arc;
+    if let (Some(w), Some(r)) = (&args.tsdb_remote_write_url, &args.tsdb_remote_read_url) {
+        let mut cfg = palisade_tsdb_remote::RemoteConfig::new(w.clone(), r.clone());
+        if let Some(path) = &args.tsdb_remote_token_file {
+            let token = std::fs::read_to_string(path)?.trim().to_string();
+            cfg = cfg.with_auth(palisade_tsdb_remote::Auth::Bearer(token));
+        }
+        let remote = palisade_tsdb_remote::RemoteStore::new(cfg)?;
+        tracing::info!(write = %w, read = %r, "time series go to a remote engine");
+        return Ok(palisade_server::monitor::TsdbHandle(Arc::new(remote)));
+    }
+    let dir = store.data_dir.join("tsdb");
+    let db = palisade_tsdb::Tsdb::open(&dir, palisade_tsdb::Options::default())?;
+    Ok(palisade_server::monitor::TsdbHandle(Arc::new(db)))
 }
 
 /// Runs the server.
@@ -53,6 +82,7 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             pw.expose()
         );
     }
+    let tsdb = open_tsdb(store, &args)?;
     let tls = args.tls_cert.zip(args.tls_key);
     let secure_cookies = tls.is_some()
         || config
@@ -74,6 +104,7 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             webauthn: config.webauthn,
             secure_cookies,
             sso: config.sso,
+            tsdb: Some(tsdb),
         },
     };
     palisade_server::serve(portal, cfg).await?;

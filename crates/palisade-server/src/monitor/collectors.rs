@@ -1,0 +1,320 @@
+//! Collectors and collector groups as portal objects, their registration and
+//! authentication, and what the API shows of them.
+//!
+//! An administrator creates a collector and receives a one-time registration secret
+//! (`palr_…`, valid 24 hours). The collector exchanges it once for its own key (`palc_…`),
+//! which it presents as `Authorization: Bearer palc_…` on every protocol request; both are
+//! stored only as keyed hashes. See `docs/collector-protocol.md`.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::portal::Actor;
+use crate::AppState;
+use base64::Engine;
+use palisade_core::privilege::{allows, Level, Need, SettingObject};
+use palisade_store::inventory::{CollectorDoc, CollectorGroupDoc, CollectorReport};
+use palisade_store::objects::{self, ObjectQuery};
+use rand::RngCore;
+use serde_json::{json, Value};
+
+/// How long a registration secret is valid.
+pub const REGISTRATION_TTL_MS: i64 = 24 * 3_600_000;
+/// A collector without a heartbeat for this long is down.
+pub const DOWN_AFTER_MS: i64 = 3 * 60_000;
+
+/// Fields the SDK requires on collector items (none; `id` kept for scripts).
+pub const COLLECTOR_REQUIRED: &[&str] = &["id"];
+/// Fields the SDK's `CollectorGroup` requires.
+pub const GROUP_REQUIRED: &[&str] = &["id", "name"];
+
+fn random_secret(prefix: &str) -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    )
+}
+
+/// Whether the caller may see or change collectors of this group.
+pub fn require(caller: &Caller, group: i64, level: Level) -> Result<(), ApiError> {
+    let ok = allows(&caller.privileges, &Need::Setting(SettingObject::CollectorGroup(None), level))
+        || allows(
+            &caller.privileges,
+            &Need::Setting(SettingObject::CollectorGroup(Some(group)), level),
+        );
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "user `{}` lacks setting:collectorgroup.{group}:{}",
+            caller.user.username,
+            level.as_str()
+        )))
+    }
+}
+
+/// Status: 0 unregistered, 1 up, 2 down (no heartbeat), 3 suspended.
+pub fn status(c: &CollectorDoc, now: i64) -> i64 {
+    if c.suspended {
+        3
+    } else if c.key_hash.is_none() {
+        0
+    } else if c.last_heartbeat.is_some_and(|t| now - t <= DOWN_AFTER_MS) {
+        1
+    } else {
+        2
+    }
+}
+
+/// A collector in LogicMonitor's shape, with Palisade's privilege report.
+pub fn render(c: &CollectorDoc, group_name: &str, hosts: usize, now: i64) -> Value {
+    let report = c.report.clone().unwrap_or_default();
+    let st = status(c, now);
+    let up = if st == 1 && report.started_on > 0 {
+        (now - report.started_on).max(0) / 1000
+    } else {
+        0
+    };
+    json!({
+        "id": c.id,
+        "description": c.description,
+        "collectorGroupId": c.group_id,
+        "collectorGroupName": group_name,
+        "hostname": report.hostname,
+        "platform": report.platform,
+        "arch": report.arch,
+        "build": report.build,
+        "isAdminAccount": report.is_admin_account,
+        "privilege": report.privilege,
+        "bufferedBatches": report.buffered_batches,
+        "status": st,
+        "isDown": st == 2,
+        "registered": c.key_hash.is_some(),
+        "upTime": up,
+        "lastHeartbeatOn": c.last_heartbeat.map(|t| t / 1000),
+        "lastAuthIp": c.last_ip,
+        "numberOfHosts": hosts,
+        "backupAgentId": c.backup_agent_id,
+        "customProperties": c.properties.iter().map(|p| json!({"name": p.name, "value": super::props::shown(&p.name, &p.value, p.sealed)})).collect::<Vec<_>>(),
+        "createdOn": c.created_on / 1000,
+        "updatedOn": c.updated_on / 1000,
+    })
+}
+
+/// Creates a collector; returns it with its one-time registration secret.
+pub async fn create(state: &AppState, caller: &Caller, body: &Value) -> Result<(CollectorDoc, String), ApiError> {
+    let group = match body.get("collectorGroupId") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| ApiError::BadRequest("`collectorGroupId` must be an integer".into()))?,
+    };
+    require(caller, group, Level::Write)?;
+    if group != 0 {
+        let g: Option<CollectorGroupDoc> = objects::get(state.portal.store.as_ref(), group).await?;
+        if g.is_none() {
+            return Err(ApiError::BadRequest(format!("collector group {group} does not exist")));
+        }
+    }
+    let description = match body.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.len() <= 1024 => s.clone(),
+        Some(_) => return Err(ApiError::BadRequest("`description` must be a string of at most 1024 bytes".into())),
+    };
+    let secret = random_secret("palr_");
+    let now = state.portal.now();
+    let doc = CollectorDoc {
+        description: description.clone(),
+        group_id: group,
+        registration_hash: Some(state.portal.keys.bearer_hash(&secret)),
+        registration_expires: Some(now + REGISTRATION_TTL_MS),
+        ..Default::default()
+    };
+    let audit = caller.actor.event(
+        now,
+        "collector.create",
+        format!("created collector {{id}} `{description}` (registration secret issued)"),
+    );
+    let created = objects::create(state.portal.store.as_ref(), &doc, Some(audit)).await?;
+    Ok((created, secret))
+}
+
+/// Issues a new registration secret (the collector's current key stops working when the
+/// secret is used).
+pub async fn new_registration(state: &AppState, caller: &Caller, id: i64) -> Result<String, ApiError> {
+    let c: CollectorDoc = objects::get(state.portal.store.as_ref(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("collector {id} not found")))?;
+    require(caller, c.group_id, Level::Write)?;
+    let secret = random_secret("palr_");
+    let hash = state.portal.keys.bearer_hash(&secret);
+    let now = state.portal.now();
+    let audit = caller.actor.event(now, "collector.registration", format!("issued a new registration secret for collector {id}"));
+    objects::update::<CollectorDoc, _>(
+        state.portal.store.as_ref(),
+        id,
+        move |c| {
+            c.registration_hash = Some(hash);
+            c.registration_expires = Some(now + REGISTRATION_TTL_MS);
+            Ok(())
+        },
+        Some(audit),
+    )
+    .await?;
+    Ok(secret)
+}
+
+/// Changes description, group, backup or suspension.
+pub async fn update(state: &AppState, caller: &Caller, id: i64, body: &Value) -> Result<CollectorDoc, ApiError> {
+    let c: CollectorDoc = objects::get(state.portal.store.as_ref(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("collector {id} not found")))?;
+    require(caller, c.group_id, Level::Write)?;
+    let description = body.get("description").and_then(Value::as_str).map(str::to_string);
+    let group = body.get("collectorGroupId").and_then(Value::as_i64);
+    if let Some(g) = group {
+        require(caller, g, Level::Write)?;
+        if g != 0 {
+            let doc: Option<CollectorGroupDoc> = objects::get(state.portal.store.as_ref(), g).await?;
+            if doc.is_none() {
+                return Err(ApiError::BadRequest(format!("collector group {g} does not exist")));
+            }
+        }
+    }
+    let backup = body.get("backupAgentId").and_then(Value::as_i64);
+    let suspended = body.get("suspended").and_then(Value::as_bool);
+    let audit = caller.actor.event(state.portal.now(), "collector.update", format!("changed collector {id}"));
+    Ok(objects::update::<CollectorDoc, _>(
+        state.portal.store.as_ref(),
+        id,
+        move |c| {
+            if let Some(v) = description {
+                c.description = v;
+            }
+            if let Some(v) = group {
+                c.group_id = v;
+            }
+            if let Some(v) = backup {
+                c.backup_agent_id = v;
+            }
+            if let Some(v) = suspended {
+                c.suspended = v;
+            }
+            Ok(())
+        },
+        Some(audit),
+    )
+    .await?)
+}
+
+/// Deletes a collector (its devices fall back to their groups' default collector).
+pub async fn delete(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
+    let c: CollectorDoc = objects::get(state.portal.store.as_ref(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("collector {id} not found")))?;
+    require(caller, c.group_id, Level::Write)?;
+    let audit = caller.actor.event(state.portal.now(), "collector.delete", format!("deleted collector {id}"));
+    objects::delete::<CollectorDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
+    state.estate.invalidate();
+    Ok(())
+}
+
+/// Registration: exchanges a one-time secret for the collector's key.
+pub async fn register(state: &AppState, secret: &str, report: CollectorReport, ip: &str) -> Result<(i64, String), ApiError> {
+    let refused = || ApiError::Unauthenticated("the registration secret is unknown, used or expired".into());
+    if !secret.starts_with("palr_") {
+        return Err(refused());
+    }
+    let hash = state.portal.keys.bearer_hash(secret);
+    let found: CollectorDoc = objects::find(state.portal.store.as_ref(), &format!("r:{hash}"))
+        .await?
+        .ok_or_else(refused)?;
+    let now = state.portal.now();
+    if found.registration_expires.is_none_or(|t| t < now) {
+        return Err(refused());
+    }
+    let key = random_secret("palc_");
+    let key_hash = state.portal.keys.bearer_hash(&key);
+    let actor = Actor {
+        username: format!("System:collector.{}", found.id),
+        ip: ip.into(),
+        ..Default::default()
+    };
+    let audit = actor.event(
+        now,
+        "collector.register",
+        format!(
+            "collector {} registered from {ip} as {} on {} (admin account: {})",
+            found.id, report.hostname, report.platform, report.is_admin_account
+        ),
+    );
+    let expected = hash.clone();
+    let ip = ip.to_string();
+    objects::update::<CollectorDoc, _>(
+        state.portal.store.as_ref(),
+        found.id,
+        move |c| {
+            // Under the write lock: a concurrent registration with the same secret loses.
+            if c.registration_hash.as_deref() != Some(expected.as_str()) {
+                return Err(palisade_store::StoreError::Invalid("the registration secret was already used".into()));
+            }
+            c.registration_hash = None;
+            c.registration_expires = None;
+            c.key_hash = Some(key_hash);
+            c.registered_on = Some(now);
+            c.report = Some(report);
+            c.last_heartbeat = Some(now);
+            c.last_ip = ip;
+            Ok(())
+        },
+        Some(audit),
+    )
+    .await
+    .map_err(|e| match e {
+        palisade_store::StoreError::Invalid(_) => refused(),
+        other => other.into(),
+    })?;
+    Ok((found.id, key))
+}
+
+/// The collector presenting this key.
+pub async fn authenticate(state: &AppState, key: &str) -> Result<CollectorDoc, ApiError> {
+    let refused = || ApiError::Unauthenticated("unknown collector key".into());
+    if !key.starts_with("palc_") {
+        return Err(refused());
+    }
+    let hash = state.portal.keys.bearer_hash(key);
+    let c: CollectorDoc = objects::find(state.portal.store.as_ref(), &format!("k:{hash}"))
+        .await?
+        .ok_or_else(refused)?;
+    if c.suspended {
+        return Err(ApiError::Forbidden(format!("collector {} is suspended", c.id)));
+    }
+    Ok(c)
+}
+
+/// Records a heartbeat and the collector's report.
+pub async fn heartbeat(state: &AppState, id: i64, report: CollectorReport, ip: &str) -> Result<(), ApiError> {
+    let now = state.portal.now();
+    let ip = ip.to_string();
+    objects::update::<CollectorDoc, _>(
+        state.portal.store.as_ref(),
+        id,
+        move |c| {
+            c.report = Some(report);
+            c.last_heartbeat = Some(now);
+            c.last_ip = ip;
+            Ok(())
+        },
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Collector group names by id.
+pub async fn group_names(state: &AppState) -> Result<std::collections::BTreeMap<i64, String>, ApiError> {
+    let groups: Vec<CollectorGroupDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    Ok(groups.into_iter().map(|g| (g.id, g.name)).collect())
+}
