@@ -238,6 +238,8 @@ def test_data_sdk_push_read_back(mon: Monitoring) -> None:
     from logicmonitor_data_sdk.api.metrics import Metrics
     from logicmonitor_data_sdk.models import DataPoint, DataSource, DataSourceInstance, Resource
 
+    # The data SDK keeps the first Configuration as a process-wide default: start afresh.
+    logicmonitor_data_sdk.Configuration.set_default(None)
     conf = logicmonitor_data_sdk.Configuration(company="palisade", id=mon.lmv1.access_id, key=mon.lmv1.secret)
     conf._host = mon.server.base + "/rest"
     client = logicmonitor_data_sdk.ApiClient(conf)

@@ -81,10 +81,12 @@ impl Privilege {
         }
         if self.object_type == "setting" {
             let id = self.object_id.as_str();
-            let ok = matches!(id, "*" | "useraccess" | "accesslogs" | "datasources" | "collectorgroup.*")
-                || id
-                    .strip_prefix("collectorgroup.")
-                    .is_some_and(|n| n.parse::<i64>().is_ok());
+            let ok = matches!(
+                id,
+                "*" | "useraccess" | "accesslogs" | "datasources" | "collectorgroup.*"
+            ) || id
+                .strip_prefix("collectorgroup.")
+                .is_some_and(|n| n.parse::<i64>().is_ok());
             if !ok {
                 return Err(PrivilegeError::BadObjectId(self.object_id.clone()));
             }

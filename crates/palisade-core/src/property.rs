@@ -36,7 +36,9 @@ pub enum PropertyError {
     #[error("property `{0}` is set by Palisade and cannot be written")]
     Reserved(String),
     /// A new credential sent as the mask.
-    #[error("property `{0}` has no stored value to keep; send the real value instead of `********`")]
+    #[error(
+        "property `{0}` has no stored value to keep; send the real value instead of `********`"
+    )]
     NothingToKeep(String),
 }
 

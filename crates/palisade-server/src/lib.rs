@@ -170,7 +170,9 @@ impl AppState {
 /// The router: `/healthz` and the API under `/santaba/rest`.
 pub fn app(state: Arc<AppState>) -> Router {
     use axum::routing::patch;
-    use routes::{accesslogs, collectors, data, datasources, devices, ingest, roles, tokens, users};
+    use routes::{
+        accesslogs, collectors, data, datasources, devices, ingest, roles, tokens, users,
+    };
     let api = Router::new()
         .route(
             "/device/devices",

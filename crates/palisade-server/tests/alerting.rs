@@ -50,7 +50,11 @@ async fn smtp_receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
                     if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
                         return;
                     }
-                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_uppercase();
                     let reply: &[u8] = match verb.as_str() {
                         "EHLO" => b"250-mx.test\r\n250 8BITMIME\r\n",
                         "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
@@ -127,7 +131,10 @@ async fn webhook_receiver(status: Arc<AtomicU16>) -> (u16, mpsc::UnboundedReceiv
                             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
                         }
                     }
-                    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
                     let mut body = vec![0u8; len];
                     if reader.read_exact(&mut body).await.is_err() {
                         return;
@@ -162,14 +169,21 @@ struct H {
     device: i64,
 }
 
-async fn token_for(portal: &palisade_server::portal::Portal, name: &str, privileges: &[&str]) -> (String, String) {
+async fn token_for(
+    portal: &palisade_server::portal::Portal,
+    name: &str,
+    privileges: &[&str],
+) -> (String, String) {
     let cli = Actor::cli();
     let role = palisade_server::ops::roles::create_checked(
         portal,
         &cli,
         format!("{name}-role"),
         String::new(),
-        privileges.iter().map(|p| Privilege::parse_triple(p).unwrap()).collect(),
+        privileges
+            .iter()
+            .map(|p| Privilege::parse_triple(p).unwrap())
+            .collect(),
         false,
     )
     .await
@@ -181,7 +195,9 @@ async fn token_for(portal: &palisade_server::portal::Portal, name: &str, privile
     )
     .await
     .unwrap();
-    let t = tokens::create(portal, &cli, user.id, TokenRequest::default()).await.unwrap();
+    let t = tokens::create(portal, &cli, user.id, TokenRequest::default())
+        .await
+        .unwrap();
     (t.record.access_id.clone(), t.secret.expose().clone())
 }
 
@@ -246,7 +262,11 @@ async fn harness(datapoint: Value) -> H {
         device: 0,
     };
     let (s, b) = h
-        .call("POST", "/santaba/rest/device/devices", &json!({"name": "10.0.0.1", "displayName": "web-1", "preferredCollectorId": 0}))
+        .call(
+            "POST",
+            "/santaba/rest/device/devices",
+            &json!({"name": "10.0.0.1", "displayName": "web-1", "preferredCollectorId": 0}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     h.device = b["id"].as_i64().unwrap();
@@ -258,9 +278,27 @@ impl H {
         self.clock.now_ms()
     }
 
-    async fn call_as(&self, id: &str, key: &str, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        let body = if method == "GET" { String::new() } else { body.to_string() };
-        let auth = lmv1::authorization(id, key, method, self.now(), body.as_bytes(), &lmv1::resource_path(path));
+    async fn call_as(
+        &self,
+        id: &str,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let body = if method == "GET" {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let auth = lmv1::authorization(
+            id,
+            key,
+            method,
+            self.now(),
+            body.as_bytes(),
+            &lmv1::resource_path(path),
+        );
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -273,7 +311,14 @@ impl H {
     }
 
     async fn call(&self, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.call_as(&self.access_id.clone(), &self.access_key.clone(), method, path, body).await
+        self.call_as(
+            &self.access_id.clone(),
+            &self.access_key.clone(),
+            method,
+            path,
+            body,
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -294,12 +339,17 @@ impl H {
             ts_ms: self.now(),
             value,
         };
-        pipeline::accept(&self.state, vec![p], &BTreeMap::new()).await.unwrap();
+        pipeline::accept(&self.state, vec![p], &BTreeMap::new())
+            .await
+            .unwrap();
         self.clock.advance(MINUTE);
     }
 
     async fn active(&self) -> Vec<Value> {
-        self.get("/santaba/rest/alert/alerts").await["items"].as_array().unwrap().clone()
+        self.get("/santaba/rest/alert/alerts").await["items"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     async fn only_active(&self) -> Value {
@@ -322,7 +372,10 @@ impl H {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{chain}");
-        assert!(!chain.to_string().contains(HOOK_SECRET), "the secret is never returned");
+        assert!(
+            !chain.to_string().contains(HOOK_SECRET),
+            "the secret is never returned"
+        );
         // A rule of higher priority that does not match comes first and is skipped.
         let (s, other) = self
             .call("POST", "/santaba/rest/setting/alert/rules", &json!({"name": "other", "priority": 1, "datasource": "Other*", "escalatingChainId": chain["id"]}))
@@ -340,19 +393,28 @@ impl H {
     }
 
     async fn next_mail(&mut self) -> String {
-        let m = tokio::time::timeout(Duration::from_secs(10), self.mail.recv()).await.expect("an email").unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(10), self.mail.recv())
+            .await
+            .expect("an email")
+            .unwrap();
         m.replace("\r\n ", " ")
     }
 
     async fn next_hook(&mut self) -> Hook {
-        tokio::time::timeout(Duration::from_secs(10), self.hooks.recv()).await.expect("a webhook").unwrap()
+        tokio::time::timeout(Duration::from_secs(10), self.hooks.recv())
+            .await
+            .expect("a webhook")
+            .unwrap()
     }
 
     /// Nothing more arrives for a moment.
     async fn quiet(&mut self) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         if let Ok(m) = self.mail.try_recv() {
-            panic!("no email expected, got {}", subject(&m.replace("\r\n ", " ")));
+            panic!(
+                "no email expected, got {}",
+                subject(&m.replace("\r\n ", " "))
+            );
         }
         if let Ok(h) = self.hooks.try_recv() {
             panic!("no webhook expected, got {}", h.json());
@@ -371,8 +433,16 @@ fn subject(mail: &str) -> String {
 fn verify(hook: &Hook) {
     let ts = &hook.headers[&palisade_notify::TIMESTAMP_HEADER.to_ascii_lowercase()];
     let sig = &hook.headers[&palisade_notify::SIGNATURE_HEADER.to_ascii_lowercase()];
-    assert!(palisade_notify::verify_webhook_signature(HOOK_SECRET.as_bytes(), ts, &hook.body, sig), "signature verifies");
-    assert!(!palisade_notify::verify_webhook_signature(b"another secret of 16+", ts, &hook.body, sig));
+    assert!(
+        palisade_notify::verify_webhook_signature(HOOK_SECRET.as_bytes(), ts, &hook.body, sig),
+        "signature verifies"
+    );
+    assert!(!palisade_notify::verify_webhook_signature(
+        b"another secret of 16+",
+        ts,
+        &hook.body,
+        sig
+    ));
 }
 
 // ---------------------------------------------------------------- tests
@@ -408,14 +478,23 @@ async fn a_threshold_held_n_polls_opens_with_its_severity_and_clears_after_m() {
     assert_eq!(h.active().await.len(), 1);
     h.poll(10.0).await;
     assert!(h.active().await.is_empty());
-    let cleared = h.get("/santaba/rest/alert/alerts?filter=cleared:true").await;
+    let cleared = h
+        .get("/santaba/rest/alert/alerts?filter=cleared:true")
+        .await;
     assert_eq!(cleared["total"], 1);
     let c = &cleared["items"][0];
     assert_eq!(c["cleared"], true);
     assert_eq!(c["clearValue"], "10");
     assert!(c["endEpoch"].as_i64().unwrap() >= c["startEpoch"].as_i64().unwrap());
-    assert_eq!(h.get("/santaba/rest/alert/alerts?filter=cleared:*").await["total"], 1);
-    assert_eq!(h.get("/santaba/rest/alert/alerts?filter=severity:4,cleared:*&fields=severity").await["items"][0]["id"], a["id"]);
+    assert_eq!(
+        h.get("/santaba/rest/alert/alerts?filter=cleared:*").await["total"],
+        1
+    );
+    assert_eq!(
+        h.get("/santaba/rest/alert/alerts?filter=severity:4,cleared:*&fields=severity")
+            .await["items"][0]["id"],
+        a["id"]
+    );
 }
 
 #[tokio::test]
@@ -425,10 +504,16 @@ async fn overrides_device_beats_group_beats_datasource() {
         .call("PUT", "/santaba/rest/device/groups/1/alertsettings", &json!({"thresholds": [{"datasource": "AppCPU", "datapoint": "usage", "alertExpr": ">  50  60"}]}))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["thresholds"][0]["alertExpr"], "> 50 60", "stored canonical");
+    assert_eq!(
+        b["thresholds"][0]["alertExpr"], "> 50 60",
+        "stored canonical"
+    );
     h.poll(55.0).await;
     let a = h.only_active().await;
-    assert_eq!((a["severity"].as_i64(), a["threshold"].as_str()), (Some(2), Some("> 50")));
+    assert_eq!(
+        (a["severity"].as_i64(), a["threshold"].as_str()),
+        (Some(2), Some("> 50"))
+    );
     // The device's own override wins: 55 is now fine.
     let path = format!("/santaba/rest/device/devices/{}/alertsettings", h.device);
     let (s, b) = h.call("PUT", &path, &json!({"thresholds": [{"datasource": "AppCPU", "datapoint": "usage", "alertExpr": "> 70"}]})).await;
@@ -439,16 +524,30 @@ async fn overrides_device_beats_group_beats_datasource() {
     h.poll(75.0).await;
     assert_eq!(h.only_active().await["threshold"], "> 70");
     // An empty override disables alerting: the alert clears with the next sample.
-    h.call("PUT", &path, &json!({"thresholds": [{"datasource": "AppCPU", "datapoint": "usage", "alertExpr": ""}]})).await;
+    h.call(
+        "PUT",
+        &path,
+        &json!({"thresholds": [{"datasource": "AppCPU", "datapoint": "usage", "alertExpr": ""}]}),
+    )
+    .await;
     h.poll(99.0).await;
     assert!(h.active().await.is_empty());
     // Invalid expressions are refused.
     let (s, b) = h.call("PUT", &path, &json!({"thresholds": [{"datasource": "AppCPU", "datapoint": "usage", "alertExpr": "=> 5"}]})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(b["errorMessage"].as_str().unwrap().contains("operator"), "{b}");
+    assert!(
+        b["errorMessage"].as_str().unwrap().contains("operator"),
+        "{b}"
+    );
     // Alerting disabled on the device: no alert at all.
     h.call("PUT", &path, &json!({"thresholds": []})).await;
-    let (s, _) = h.call("PATCH", &format!("/santaba/rest/device/devices/{}", h.device), &json!({"disableAlerting": true})).await;
+    let (s, _) = h
+        .call(
+            "PATCH",
+            &format!("/santaba/rest/device/devices/{}", h.device),
+            &json!({"disableAlerting": true}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     h.poll(99.0).await;
     assert!(h.active().await.is_empty());
@@ -457,13 +556,17 @@ async fn overrides_device_beats_group_beats_datasource() {
 #[tokio::test]
 async fn notifications_reach_smtp_and_a_signed_webhook_and_repeat() {
     let mut h = harness(json!({"alertExpr": "> 80 90 95"})).await;
-    h.chain_and_rule(1).await;
+    h.chain_and_rule(5).await;
     // The webhook fails at first: the email goes, the webhook is retried later.
     h.hook_status.store(500, Ordering::SeqCst);
     h.poll(96.0).await;
     h.notify().await;
     let mail = h.next_mail().await;
-    assert_eq!(subject(&mail), "[Palisade] critical: web-1 AppCPU cpu0 usage = 96 (> 95)", "{mail}");
+    assert_eq!(
+        subject(&mail),
+        "[Palisade] critical: web-1 AppCPU cpu0 usage = 96 (> 95)",
+        "{mail}"
+    );
     assert!(mail.contains("oncall@example.com"));
     h.hook_status.store(200, Ordering::SeqCst);
     h.notify().await;
@@ -477,28 +580,44 @@ async fn notifications_reach_smtp_and_a_signed_webhook_and_repeat() {
     assert_eq!(hook.headers["x-palisade-event"], "open");
     h.quiet().await;
     let a = h.only_active().await;
-    assert_eq!((a["rule"].as_str(), a["chain"].as_str()), (Some("web"), Some("ops")));
-    // Nothing more within the repeat interval; both again after it.
+    assert_eq!(
+        (a["rule"].as_str(), a["chain"].as_str()),
+        (Some("web"), Some("ops"))
+    );
+    // Nothing more within the repeat interval (5 minutes); both again after it.
     h.notify().await;
     h.quiet().await;
-    h.clock.advance(MINUTE);
+    h.clock.advance(5 * MINUTE);
     h.notify().await;
-    assert_eq!(subject(&h.next_mail().await), "[Palisade] critical: web-1 AppCPU cpu0 usage = 96 (> 95)");
+    assert_eq!(
+        subject(&h.next_mail().await),
+        "[Palisade] critical: web-1 AppCPU cpu0 usage = 96 (> 95)"
+    );
     let repeat = h.next_hook().await;
     verify(&repeat);
     assert_eq!(repeat.json()["event"], "repeat");
     // Acknowledged: no more repeats.
     let id = a["id"].as_str().unwrap();
-    let (s, b) = h.call("POST", &format!("/santaba/rest/alert/alerts/{id}/ack"), &json!({"ackComment": "looking"})).await;
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("/santaba/rest/alert/alerts/{id}/ack"),
+            &json!({"ackComment": "looking"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    h.clock.advance(5 * MINUTE);
+    h.clock.advance(20 * MINUTE);
     h.notify().await;
     h.quiet().await;
     // The clear goes to both.
     h.poll(10.0).await;
     h.notify().await;
     let clear = h.next_mail().await;
-    assert_eq!(subject(&clear), "[Palisade] cleared: web-1 AppCPU cpu0 usage = 10", "{clear}");
+    assert_eq!(
+        subject(&clear),
+        "[Palisade] cleared: web-1 AppCPU cpu0 usage = 10",
+        "{clear}"
+    );
     let hook = h.next_hook().await;
     verify(&hook);
     assert_eq!(hook.json()["event"], "clear");
@@ -522,7 +641,9 @@ async fn an_sdt_on_the_device_marks_the_alert_and_holds_notifications_until_it_e
     assert_eq!(sdt["deviceDisplayName"], "web-1");
     assert_eq!(sdt["admin"], "ops");
     assert_eq!(sdt["duration"], 11);
-    let listed = h.get(&format!("/santaba/rest/device/devices/{}/sdts", h.device)).await;
+    let listed = h
+        .get(&format!("/santaba/rest/device/devices/{}/sdts", h.device))
+        .await;
     assert_eq!(listed["items"][0]["id"], sdt["id"]);
     assert_eq!(h.get("/santaba/rest/sdt/sdts").await["total"], 1);
 
@@ -541,7 +662,10 @@ async fn an_sdt_on_the_device_marks_the_alert_and_holds_notifications_until_it_e
     h.state.alerts.tick(&h.state).await;
     assert_eq!(h.only_active().await["sdted"], false);
     h.notify().await;
-    assert_eq!(subject(&h.next_mail().await), "[Palisade] warning: web-1 AppCPU cpu0 usage = 95 (> 90)");
+    assert_eq!(
+        subject(&h.next_mail().await),
+        "[Palisade] warning: web-1 AppCPU cpu0 usage = 95 (> 90)"
+    );
     verify(&h.next_hook().await);
     let over = h.get(&format!("/santaba/rest/sdt/sdts/{sdt_id}")).await;
     assert_eq!(over["isEffective"], false);
@@ -554,9 +678,21 @@ async fn an_sdt_on_the_device_marks_the_alert_and_holds_notifications_until_it_e
     assert!(g["id"].as_str().unwrap().starts_with("RG_"));
     h.state.alerts.tick(&h.state).await;
     assert_eq!(h.only_active().await["sdted"], true);
-    let (s, _) = h.call("DELETE", &format!("/santaba/rest/sdt/sdts/{}", g["id"].as_str().unwrap()), &json!({})).await;
+    let (s, _) = h
+        .call(
+            "DELETE",
+            &format!("/santaba/rest/sdt/sdts/{}", g["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = h.call("DELETE", &format!("/santaba/rest/sdt/sdts/{sdt_id}"), &json!({})).await;
+    let (s, _) = h
+        .call(
+            "DELETE",
+            &format!("/santaba/rest/sdt/sdts/{sdt_id}"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h.get("/santaba/rest/sdt/sdts").await["total"], 0);
 }
@@ -569,10 +705,26 @@ async fn ack_needs_a_comment_and_the_ack_privilege_and_is_audited() {
     let path = format!("/santaba/rest/alert/alerts/{id}/ack");
     let (s, b) = h.call("POST", &path, &json!({})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(b["errorMessage"].as_str().unwrap().contains("ackComment"), "{b}");
+    assert!(
+        b["errorMessage"].as_str().unwrap().contains("ackComment"),
+        "{b}"
+    );
     let (rid, rkey) = token_for(&h.state.portal, "viewer", &["host_group:*:read"]).await;
-    assert_eq!(h.call_as(&rid, &rkey, "GET", "/santaba/rest/alert/alerts", &Value::Null).await.1["total"], 1);
-    let (s, _) = h.call_as(&rid, &rkey, "POST", &path, &json!({"ackComment": "mine"})).await;
+    assert_eq!(
+        h.call_as(
+            &rid,
+            &rkey,
+            "GET",
+            "/santaba/rest/alert/alerts",
+            &Value::Null
+        )
+        .await
+        .1["total"],
+        1
+    );
+    let (s, _) = h
+        .call_as(&rid, &rkey, "POST", &path, &json!({"ackComment": "mine"}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, b) = h.call("POST", &path, &json!({"ackComment": "on it"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -581,13 +733,25 @@ async fn ack_needs_a_comment_and_the_ack_privilege_and_is_audited() {
     assert_eq!(a["ackedBy"], "ops");
     assert_eq!(a["ackComment"], "on it");
     assert!(a["ackedEpoch"].as_i64().unwrap() > 0);
-    let (s, b) = h.call("POST", &format!("/santaba/rest/alert/alerts/{id}/note"), &json!({"ackComment": "disk full"})).await;
+    let (s, b) = h
+        .call(
+            "POST",
+            &format!("/santaba/rest/alert/alerts/{id}/note"),
+            &json!({"ackComment": "disk full"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["notes"][0]["comment"], "disk full");
     h.state.audit.flush().await;
     let log = h.state.portal.store.list_audit(None, 50).await.unwrap();
-    assert!(log.iter().any(|e| e.event.action == "alert.ack" && e.event.username == "ops"), "{log:?}");
-    let (s, _) = h.call("GET", "/santaba/rest/alert/alerts/DS999999", &Value::Null).await;
+    assert!(
+        log.iter()
+            .any(|e| e.event.action == "alert.ack" && e.event.username == "ops"),
+        "{log:?}"
+    );
+    let (s, _) = h
+        .call("GET", "/santaba/rest/alert/alerts/DS999999", &Value::Null)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -614,16 +778,46 @@ async fn bad_sdt_input_is_a_400_with_a_clear_message() {
     let now = h.now();
     let d = h.device;
     for (body, needle) in [
-        (json!({"sdtType": "oneTime", "deviceId": d, "startDateTime": now, "endDateTime": now + MINUTE}), "`type` is required"),
-        (json!({"type": "WebsiteSDT", "sdtType": "oneTime", "startDateTime": now, "endDateTime": now + MINUTE}), "not supported"),
-        (json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": d, "startDateTime": now, "endDateTime": now - MINUTE}), "endDateTime"),
-        (json!({"type": "ResourceSDT", "sdtType": "daily", "deviceId": d, "hour": 25, "minute": 0, "endHour": 1, "endMinute": 0}), "hour must be 0 to 23"),
-        (json!({"type": "ResourceSDT", "sdtType": "weekly", "deviceId": d, "hour": 1, "minute": 0, "endHour": 2, "endMinute": 0, "weekDay": "Funday"}), "weekDay"),
-        (json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": d, "startDateTime": now, "endDateTime": now + MINUTE, "timezone": "Mars/Olympus"}), "timezone"),
-        (json!({"type": "ResourceSDT", "sdtType": "sometimes", "deviceId": d}), "sdtType"),
-        (json!({"type": "ResourceSDT", "sdtType": "oneTime", "startDateTime": now, "endDateTime": now + MINUTE}), "deviceId"),
-        (json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": 424242, "startDateTime": now, "endDateTime": now + MINUTE}), "does not exist"),
-        (json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": d, "startDateTime": "soon", "endDateTime": now}), "SDT"),
+        (
+            json!({"sdtType": "oneTime", "deviceId": d, "startDateTime": now, "endDateTime": now + MINUTE}),
+            "`type` is required",
+        ),
+        (
+            json!({"type": "WebsiteSDT", "sdtType": "oneTime", "startDateTime": now, "endDateTime": now + MINUTE}),
+            "not supported",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": d, "startDateTime": now, "endDateTime": now - MINUTE}),
+            "endDateTime",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "daily", "deviceId": d, "hour": 25, "minute": 0, "endHour": 1, "endMinute": 0}),
+            "hour must be 0 to 23",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "weekly", "deviceId": d, "hour": 1, "minute": 0, "endHour": 2, "endMinute": 0, "weekDay": "Funday"}),
+            "weekDay",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": d, "startDateTime": now, "endDateTime": now + MINUTE, "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "sometimes", "deviceId": d}),
+            "sdtType",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "oneTime", "startDateTime": now, "endDateTime": now + MINUTE}),
+            "deviceId",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": 424242, "startDateTime": now, "endDateTime": now + MINUTE}),
+            "does not exist",
+        ),
+        (
+            json!({"type": "ResourceSDT", "sdtType": "oneTime", "deviceId": d, "startDateTime": "soon", "endDateTime": now}),
+            "SDT",
+        ),
     ] {
         let (s, b) = h.call("POST", "/santaba/rest/sdt/sdts", &body).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {b}");
@@ -631,7 +825,9 @@ async fn bad_sdt_input_is_a_400_with_a_clear_message() {
         let msg = b["errorMessage"].as_str().unwrap();
         assert!(msg.contains(needle), "{body}: {msg}");
     }
-    let (s, b) = h.call("GET", "/santaba/rest/sdt/sdts/R_999", &Value::Null).await;
+    let (s, b) = h
+        .call("GET", "/santaba/rest/sdt/sdts/R_999", &Value::Null)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
     // A valid one, then a PATCH that breaks it is refused and changes nothing.
     let (s, sdt) = h
@@ -641,11 +837,26 @@ async fn bad_sdt_input_is_a_400_with_a_clear_message() {
     assert_eq!(sdt["type"], "ResourceSDT");
     assert_eq!(sdt["duration"], 120);
     let path = format!("/santaba/rest/sdt/sdts/{}", sdt["id"].as_str().unwrap());
-    let (s, b) = h.call("PATCH", &path, &json!({"endHour": 23, "endMinute": 0})).await;
+    let (s, b) = h
+        .call("PATCH", &path, &json!({"endHour": 23, "endMinute": 0}))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    let (s, b) = h.call("PATCH", &path, &json!({"comment": "weekend", "weekDay": "Sunday"})).await;
+    let (s, b) = h
+        .call(
+            "PATCH",
+            &path,
+            &json!({"comment": "weekend", "weekDay": "Sunday"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!((b["comment"].as_str(), b["weekDay"].as_str(), b["hour"].as_i64()), (Some("weekend"), Some("Sunday"), Some(23)));
+    assert_eq!(
+        (
+            b["comment"].as_str(),
+            b["weekDay"].as_str(),
+            b["hour"].as_i64()
+        ),
+        (Some("weekend"), Some("Sunday"), Some(23))
+    );
     // Chains and rules refuse bad input too.
     for body in [
         json!({"name": "x", "destinations": [{"type": "webhook", "url": "http://hooks.example.com/x", "secret": HOOK_SECRET}]}),
@@ -653,15 +864,29 @@ async fn bad_sdt_input_is_a_400_with_a_clear_message() {
         json!({"name": "x", "destinations": [{"type": "email", "addr": "not an address"}]}),
         json!({"destinations": []}),
     ] {
-        let (s, b) = h.call("POST", "/santaba/rest/setting/alert/chains", &body).await;
+        let (s, b) = h
+            .call("POST", "/santaba/rest/setting/alert/chains", &body)
+            .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {b}");
     }
-    let (s, b) = h.call("POST", "/santaba/rest/setting/alert/rules", &json!({"name": "r", "priority": 1, "escalatingChainId": 77})).await;
+    let (s, b) = h
+        .call(
+            "POST",
+            "/santaba/rest/setting/alert/rules",
+            &json!({"name": "r", "priority": 1, "escalatingChainId": 77}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     h.chain_and_rule(0).await;
     let chains = h.get("/santaba/rest/setting/alert/chains").await;
     let chain_id = chains["items"][0]["id"].as_i64().unwrap();
-    let (s, b) = h.call("DELETE", &format!("/santaba/rest/setting/alert/chains/{chain_id}"), &json!({})).await;
+    let (s, b) = h
+        .call(
+            "DELETE",
+            &format!("/santaba/rest/setting/alert/chains/{chain_id}"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     // A PATCH without the secret keeps it.
     let (s, b) = h

@@ -405,7 +405,10 @@ mod tests {
     #[test]
     fn sdt_kinds() {
         assert_eq!(SdtKind::parse("resourcesdt"), Some(SdtKind::Resource));
-        assert_eq!(SdtKind::parse("DeviceGroupSDT"), Some(SdtKind::ResourceGroup));
+        assert_eq!(
+            SdtKind::parse("DeviceGroupSDT"),
+            Some(SdtKind::ResourceGroup)
+        );
         assert_eq!(SdtKind::parse("WebsiteSDT"), None);
         for k in SdtKind::ALL {
             assert_eq!(SdtKind::parse(k.as_lm()), Some(k));

@@ -31,8 +31,8 @@ mod sql;
 mod sql_objects;
 mod sql_signin;
 
-pub use records::*;
 pub use objects::ObjectStore;
+pub use records::*;
 pub use signin::{ChallengeChangeFn, LoginStateChangeFn, SessionChangeFn, SigninStore};
 pub use signin_records::*;
 pub use sql::{open, SqlStore};

@@ -200,8 +200,12 @@ pub trait ObjectStore: Send + Sync {
     ) -> StoreResult<()>;
 
     /// Records a collector's result batch; false when it was seen before (a retry).
-    async fn claim_batch(&self, collector_id: i64, batch_id: &str, now_ms: i64)
-        -> StoreResult<bool>;
+    async fn claim_batch(
+        &self,
+        collector_id: i64,
+        batch_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
     /// Whether a collector's result batch was recorded before.
     async fn batch_seen(&self, collector_id: i64, batch_id: &str) -> StoreResult<bool>;
     /// Forgets batch ids received before `before_ms`; returns how many.

@@ -360,12 +360,14 @@ impl ObjectStore for SqlStore {
     }
 
     async fn get_device_datasource(&self, id: i64) -> StoreResult<Option<DeviceDatasourceRecord>> {
-        sqlx::query("SELECT id, device_id, datasource, created_on FROM device_datasources WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|r| hds_from_row(&r))
-            .transpose()
+        sqlx::query(
+            "SELECT id, device_id, datasource, created_on FROM device_datasources WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|r| hds_from_row(&r))
+        .transpose()
     }
 
     async fn list_instances(&self, hds_id: i64) -> StoreResult<Vec<InstanceRecord>> {

@@ -8,10 +8,7 @@ use crate::chunk::{decode_raw, decode_rollup, encode_raw, encode_rollup};
 use crate::codec::Codec;
 use crate::error::{Result, TsdbError};
 use crate::fsutil::{dir_size, ensure_dir, remove_file, sync_dir, write_atomic};
-use crate::head::{
-    encode_key, encode_key_into, key_hash, range, shard_of, Frozen,
-    Shard, SHARDS,
-};
+use crate::head::{encode_key, encode_key_into, key_hash, range, shard_of, Frozen, Shard, SHARDS};
 use crate::index::{Selected, SeriesEntry, SeriesIndex};
 use crate::query::{
     aligned, bucket_ranges, bucketize, group_labels, merge_runs, reduce, single, Grid, GroupAcc,
@@ -774,7 +771,10 @@ struct Shape {
 const SHARD_STRIDE: usize = 13;
 
 /// Orders `items` by shard (stably, by counting); returns them and each shard's bounds.
-fn group_by_shard<T: Copy>(items: &[T], shard: impl Fn(&T) -> usize) -> (Vec<T>, [u32; SHARDS + 1]) {
+fn group_by_shard<T: Copy>(
+    items: &[T],
+    shard: impl Fn(&T) -> usize,
+) -> (Vec<T>, [u32; SHARDS + 1]) {
     let mut bounds = [0u32; SHARDS + 1];
     let Some(&any) = items.first() else {
         return (Vec::new(), bounds);
@@ -1182,9 +1182,9 @@ impl Inner {
             .filter(|s| s.encs.len() == encs.len() && s.ends.len() == items.len())
             .cloned()
             .collect();
-        let found = candidates.into_iter().find(|s| {
-            s.encs == encs && s.ends.iter().zip(items).all(|(&e, it)| e == it.end)
-        })?;
+        let found = candidates
+            .into_iter()
+            .find(|s| s.encs == encs && s.ends.iter().zip(items).all(|(&e, it)| e == it.end))?;
         let mut shapes = self.shapes.lock();
         if let Some(i) = shapes.iter().position(|s| Arc::ptr_eq(s, &found)) {
             // Most recently used first.
@@ -1298,13 +1298,19 @@ impl Inner {
             keys.len()
         ];
         self.for_shards(&bounds, |shard_i, shard, buf| {
-            for &(hash, i, start, end) in &order[bounds[shard_i] as usize..bounds[shard_i + 1] as usize] {
+            for &(hash, i, start, end) in
+                &order[bounds[shard_i] as usize..bounds[shard_i + 1] as usize]
+            {
                 let enc = &encs[start as usize..end as usize];
                 let slot = match shard.find(hash, enc) {
                     Some(s) => s,
                     None => self.create_series(shard, shard_i, hash, &keys[i as usize], enc, buf),
                 };
-                let id = shard.series.get(slot as usize).map(|h| h.id).unwrap_or(u64::MAX);
+                let id = shard
+                    .series
+                    .get(slot as usize)
+                    .map(|h| h.id)
+                    .unwrap_or(u64::MAX);
                 out[i as usize] = SeriesRef {
                     id,
                     slot,

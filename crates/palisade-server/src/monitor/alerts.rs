@@ -39,9 +39,7 @@ use crate::AppState;
 use palisade_core::alert_state::{AlertConfig, AlertState, Transition, MAX_TRANSITION_INTERVAL};
 use palisade_core::privilege::Level;
 use palisade_core::threshold::{self, Severity, Threshold};
-use palisade_store::alerting::{
-    parse_series_key, series_key, AlertDoc, AlertNote, ALERT_ACTIVE,
-};
+use palisade_store::alerting::{parse_series_key, series_key, AlertDoc, AlertNote, ALERT_ACTIVE};
 use palisade_store::inventory::{DatasourceDoc, DeviceDoc, DeviceGroupDoc, ThresholdOverride};
 use palisade_store::objects::{self, ObjectQuery};
 use palisade_store::StoreError;
@@ -91,7 +89,12 @@ impl SeriesId {
 
     /// The stored key ([`series_key`]).
     pub fn key(&self) -> String {
-        series_key(self.device_id, &self.datasource, &self.instance, &self.datapoint)
+        series_key(
+            self.device_id,
+            &self.datasource,
+            &self.instance,
+            &self.datapoint,
+        )
     }
 
     fn from_key(key: &str) -> Option<SeriesId> {
@@ -143,7 +146,12 @@ fn read_definition(def: &Value) -> DsDefaults {
             .map_or(0, |i| i.min(MAX_TRANSITION_INTERVAL))
     };
     let mut points = HashMap::new();
-    for dp in def.get("dataPoints").and_then(Value::as_array).into_iter().flatten() {
+    for dp in def
+        .get("dataPoints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(name) = dp.get("name").and_then(Value::as_str) else {
             continue;
         };
@@ -196,9 +204,12 @@ fn series_config(estate: &Estate, ds: &Datasources, id: &SeriesId) -> Option<Ale
     });
     let source = ds.get(&id.datasource.to_lowercase());
     let dp = source.and_then(|s| {
-        s.points
-            .get(&id.datapoint)
-            .or_else(|| s.points.iter().find(|(k, _)| k.eq_ignore_ascii_case(&id.datapoint)).map(|(_, v)| v))
+        s.points.get(&id.datapoint).or_else(|| {
+            s.points
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&id.datapoint))
+                .map(|(_, v)| v)
+        })
     });
     let group_overrides: Vec<&str> = groups
         .iter()
@@ -256,7 +267,12 @@ struct Inner {
 }
 
 impl Inner {
-    fn config(&mut self, estate: &Arc<Estate>, ds: &Arc<Datasources>, id: &SeriesId) -> Option<Arc<AlertConfig>> {
+    fn config(
+        &mut self,
+        estate: &Arc<Estate>,
+        ds: &Arc<Datasources>,
+        id: &SeriesId,
+    ) -> Option<Arc<AlertConfig>> {
         let fresh = self
             .configs_for
             .as_ref()
@@ -401,7 +417,10 @@ impl AlertEngine {
             tracing::error!(error = %e, "alert states could not be loaded; samples not evaluated");
             return;
         }
-        let (estate, ds) = match (state.estate.get(&state.portal).await, self.datasources(state).await) {
+        let (estate, ds) = match (
+            state.estate.get(&state.portal).await,
+            self.datasources(state).await,
+        ) {
             (Ok(e), Ok(d)) => (e, d),
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = %e, "alert configuration unavailable; samples not evaluated");
@@ -472,7 +491,10 @@ impl AlertEngine {
             let mut touched: Vec<SeriesId> = Vec::new();
             let mut rest = batch.into_iter();
             while let Some(q) = rest.next() {
-                match self.apply_one(state, &mut open, &context.0, &context.1, &q).await {
+                match self
+                    .apply_one(state, &mut open, &context.0, &context.1, &q)
+                    .await
+                {
                     Ok(()) => touched.push(q.series),
                     Err(e) => {
                         tracing::warn!(error = %e, "an alert could not be written; retrying on the next tick");
@@ -503,7 +525,10 @@ impl AlertEngine {
                 .into_iter()
                 .map(|id| {
                     inner.dirty.remove(&id);
-                    let data = inner.states.get(&id).and_then(|s| serde_json::to_string(s).ok());
+                    let data = inner
+                        .states
+                        .get(&id)
+                        .and_then(|s| serde_json::to_string(s).ok());
                     if data.is_some() {
                         inner.removed.remove(&id);
                     }
@@ -538,7 +563,10 @@ impl AlertEngine {
             sdted,
             start_epoch: secs(q.at_ms),
             monitor_object_id: q.series.device_id,
-            monitor_object_name: view.map_or_else(|| format!("device {}", q.series.device_id), |v| v.doc.display_name.clone()),
+            monitor_object_name: view.map_or_else(
+                || format!("device {}", q.series.device_id),
+                |v| v.doc.display_name.clone(),
+            ),
             resource_template_name: q.series.datasource.clone(),
             instance_name: q.series.instance.clone(),
             data_point_name: q.series.datapoint.clone(),
@@ -549,18 +577,35 @@ impl AlertEngine {
         };
         match &q.action {
             Action::DeviceGone => {
-                self.close(state, open, &q.series, "device deleted".into(), q.at_ms).await?;
+                self.close(state, open, &q.series, "device deleted".into(), q.at_ms)
+                    .await?;
             }
             Action::Transition(t) => match t {
                 Transition::None => {}
-                Transition::Open { severity, value, threshold } => {
-                    self.close(state, open, &q.series, fmt_value(*value), q.at_ms).await?;
-                    let doc = new("dataSourceAlert", *severity, fmt_value(*value), threshold.clone());
+                Transition::Open {
+                    severity,
+                    value,
+                    threshold,
+                } => {
+                    self.close(state, open, &q.series, fmt_value(*value), q.at_ms)
+                        .await?;
+                    let doc = new(
+                        "dataSourceAlert",
+                        *severity,
+                        fmt_value(*value),
+                        threshold.clone(),
+                    );
                     self.create(state, open, &q.series, doc).await?;
                 }
-                Transition::Change { from, to, value, threshold } => match open.get(&q.series).copied() {
+                Transition::Change {
+                    from,
+                    to,
+                    value,
+                    threshold,
+                } => match open.get(&q.series).copied() {
                     Some(id) => {
-                        let (to, value, thr, up) = (*to, fmt_value(*value), threshold.clone(), to > from);
+                        let (to, value, thr, up) =
+                            (*to, fmt_value(*value), threshold.clone(), to > from);
                         objects::update::<AlertDoc, _>(
                             state.portal.store.as_ref(),
                             id,
@@ -584,17 +629,27 @@ impl AlertEngine {
                     }
                 },
                 Transition::Clear { value } => {
-                    let text = if value.is_nan() { String::new() } else { fmt_value(*value) };
+                    let text = if value.is_nan() {
+                        String::new()
+                    } else {
+                        fmt_value(*value)
+                    };
                     self.close(state, open, &q.series, text, q.at_ms).await?;
                 }
                 Transition::NoDataOpen { severity, .. } => {
-                    self.close(state, open, &q.series, "No Data".into(), q.at_ms).await?;
+                    self.close(state, open, &q.series, "No Data".into(), q.at_ms)
+                        .await?;
                     let doc = new("noData", *severity, "No Data".into(), "No Data".into());
                     self.create(state, open, &q.series, doc).await?;
                 }
-                Transition::NoDataClear { value, open: reopen } => {
-                    let text = value.map_or_else(|| "no-data alerting turned off".into(), fmt_value);
-                    self.close(state, open, &q.series, text.clone(), q.at_ms).await?;
+                Transition::NoDataClear {
+                    value,
+                    open: reopen,
+                } => {
+                    let text =
+                        value.map_or_else(|| "no-data alerting turned off".into(), fmt_value);
+                    self.close(state, open, &q.series, text.clone(), q.at_ms)
+                        .await?;
                     if let Some((severity, threshold)) = reopen {
                         let doc = new("dataSourceAlert", *severity, text, threshold.clone());
                         self.create(state, open, &q.series, doc).await?;
@@ -618,7 +673,14 @@ impl AlertEngine {
                 // An active alert of this series that this process lost track of.
                 if let Some(stale) = objects::find::<AlertDoc>(store, &series.key()).await? {
                     open.insert(series.clone(), stale.id);
-                    self.close(state, open, series, String::new(), doc.start_epoch.saturating_mul(1000)).await?;
+                    self.close(
+                        state,
+                        open,
+                        series,
+                        String::new(),
+                        doc.start_epoch.saturating_mul(1000),
+                    )
+                    .await?;
                 }
                 objects::create(store, &doc, None).await?
             }
@@ -673,7 +735,10 @@ impl AlertEngine {
             return;
         }
         let now = state.portal.now();
-        match (state.estate.get(&state.portal).await, self.datasources(state).await) {
+        match (
+            state.estate.get(&state.portal).await,
+            self.datasources(state).await,
+        ) {
             (Ok(estate), Ok(ds)) => {
                 let missing: BTreeSet<i64> = {
                     let mut inner = self.inner.lock();
@@ -687,7 +752,9 @@ impl AlertEngine {
                         let cfg = inner
                             .config(&estate, &ds, &id)
                             .unwrap_or_else(|| Arc::new(AlertConfig::new(None, DEFAULT_POLL_MS)));
-                        let Some(st) = inner.states.get_mut(&id) else { continue };
+                        let Some(st) = inner.states.get_mut(&id) else {
+                            continue;
+                        };
                         let t = st.check_no_data(&cfg, now);
                         if t != Transition::None {
                             inner.dirty.insert(id.clone());
@@ -702,14 +769,25 @@ impl AlertEngine {
                 };
                 for device in missing {
                     // The snapshot may predate a new device: ask the store.
-                    if let Ok(None) = objects::get::<DeviceDoc>(state.portal.store.as_ref(), device).await {
+                    if let Ok(None) =
+                        objects::get::<DeviceDoc>(state.portal.store.as_ref(), device).await
+                    {
                         let mut inner = self.inner.lock();
-                        let gone: Vec<SeriesId> = inner.states.keys().filter(|s| s.device_id == device).cloned().collect();
+                        let gone: Vec<SeriesId> = inner
+                            .states
+                            .keys()
+                            .filter(|s| s.device_id == device)
+                            .cloned()
+                            .collect();
                         for id in gone {
                             inner.states.remove(&id);
                             inner.dirty.remove(&id);
                             inner.removed.insert(id.clone());
-                            inner.queue.push_back(Queued { series: id, action: Action::DeviceGone, at_ms: now });
+                            inner.queue.push_back(Queued {
+                                series: id,
+                                action: Action::DeviceGone,
+                                at_ms: now,
+                            });
                         }
                     }
                 }
@@ -723,7 +801,12 @@ impl AlertEngine {
         if last_save.is_none_or(|at| at.elapsed() >= SAVE_EVERY) {
             let ids: Vec<SeriesId> = {
                 let inner = self.inner.lock();
-                inner.dirty.iter().chain(inner.removed.iter()).cloned().collect()
+                inner
+                    .dirty
+                    .iter()
+                    .chain(inner.removed.iter())
+                    .cloned()
+                    .collect()
             };
             self.save(state, ids).await;
             *last_save = Some(Instant::now());
@@ -735,8 +818,14 @@ impl AlertEngine {
     /// notifies) when the SDT is over.
     async fn sync_sdt(&self, state: &AppState, now: i64) -> Result<(), ApiError> {
         let store = state.portal.store.as_ref();
-        let active: Vec<AlertDoc> =
-            objects::list(store, ObjectQuery { ref_id: None, flag: Some(ALERT_ACTIVE) }).await?;
+        let active: Vec<AlertDoc> = objects::list(
+            store,
+            ObjectQuery {
+                ref_id: None,
+                flag: Some(ALERT_ACTIVE),
+            },
+        )
+        .await?;
         if active.is_empty() {
             return Ok(());
         }
@@ -827,7 +916,11 @@ fn scope_of(estate: &Estate, device: i64) -> Vec<i64> {
 
 /// The alerts the caller may see: only active ones unless `filter` mentions `cleared`
 /// (`cleared:*` shows all, `cleared:true` the cleared ones).
-pub async fn list_alerts(state: &AppState, caller: &Caller, filter: Option<&str>) -> Result<Vec<Value>, ApiError> {
+pub async fn list_alerts(
+    state: &AppState,
+    caller: &Caller,
+    filter: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
     let mentions_cleared = match filter.filter(|f| !f.trim().is_empty()) {
         Some(f) => palisade_core::filter::parse(f)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?
@@ -861,7 +954,11 @@ fn alert_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("alert `{raw}` not found")))
 }
 
-async fn visible(state: &AppState, caller: &Caller, raw: &str) -> Result<(AlertDoc, Arc<Estate>), ApiError> {
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<(AlertDoc, Arc<Estate>), ApiError> {
     let id = alert_id(raw)?;
     let doc: Option<AlertDoc> = objects::get(state.portal.store.as_ref(), id).await?;
     let estate = state.estate.get(&state.portal).await?;
@@ -887,15 +984,31 @@ fn comment(body: &Value) -> Result<String, ApiError> {
 }
 
 /// Acknowledges an active alert (`ack` on its device's groups): repeats stop.
-pub async fn ack(state: &AppState, caller: &Caller, raw: &str, body: &Value) -> Result<Value, ApiError> {
+pub async fn ack(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let text = comment(body)?;
     let (doc, estate) = visible(state, caller, raw).await?;
     require(caller, scope_of(&estate, doc.monitor_object_id), Level::Ack)?;
     if doc.cleared {
-        return Err(ApiError::BadRequest(format!("alert DS{} has cleared; only active alerts can be acknowledged", doc.id)));
+        return Err(ApiError::BadRequest(format!(
+            "alert DS{} has cleared; only active alerts can be acknowledged",
+            doc.id
+        )));
     }
     let (who, now) = (caller.user.username.clone(), state.portal.now());
-    let audit = caller.actor.event(now, "alert.ack", format!("acknowledged alert DS{}: {}", doc.id, text.chars().take(200).collect::<String>()));
+    let audit = caller.actor.event(
+        now,
+        "alert.ack",
+        format!(
+            "acknowledged alert DS{}: {}",
+            doc.id,
+            text.chars().take(200).collect::<String>()
+        ),
+    );
     let updated = objects::update::<AlertDoc, _>(
         state.portal.store.as_ref(),
         doc.id,
@@ -916,20 +1029,35 @@ pub async fn ack(state: &AppState, caller: &Caller, raw: &str, body: &Value) -> 
 }
 
 /// Adds a note to an alert (`ack` on its device's groups).
-pub async fn note(state: &AppState, caller: &Caller, raw: &str, body: &Value) -> Result<Value, ApiError> {
+pub async fn note(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let text = comment(body)?;
     let (doc, estate) = visible(state, caller, raw).await?;
     require(caller, scope_of(&estate, doc.monitor_object_id), Level::Ack)?;
     let (who, now) = (caller.user.username.clone(), state.portal.now());
-    let audit = caller.actor.event(now, "alert.note", format!("added a note to alert DS{}", doc.id));
+    let audit = caller.actor.event(
+        now,
+        "alert.note",
+        format!("added a note to alert DS{}", doc.id),
+    );
     let updated = objects::update::<AlertDoc, _>(
         state.portal.store.as_ref(),
         doc.id,
         move |d| {
             if d.notes.len() >= MAX_NOTES {
-                return Err(StoreError::Invalid(format!("an alert holds at most {MAX_NOTES} notes")));
+                return Err(StoreError::Invalid(format!(
+                    "an alert holds at most {MAX_NOTES} notes"
+                )));
             }
-            d.notes.push(AlertNote { by: who, epoch: secs(now), comment: text });
+            d.notes.push(AlertNote {
+                by: who,
+                epoch: secs(now),
+                comment: text,
+            });
             Ok(())
         },
         Some(audit),
@@ -956,12 +1084,20 @@ fn not_found(owner: Owner) -> ApiError {
     }
 }
 
-fn owner_scope(estate: &Estate, owner: Owner) -> Result<(Vec<i64>, &[ThresholdOverride]), ApiError> {
+fn owner_scope(
+    estate: &Estate,
+    owner: Owner,
+) -> Result<(Vec<i64>, &[ThresholdOverride]), ApiError> {
     match owner {
         Owner::Device(id) => estate
             .devices
             .get(&id)
-            .map(|v: &DeviceView| (v.all_groups.iter().copied().collect(), v.doc.thresholds.as_slice()))
+            .map(|v: &DeviceView| {
+                (
+                    v.all_groups.iter().copied().collect(),
+                    v.doc.thresholds.as_slice(),
+                )
+            })
             .ok_or_else(|| not_found(owner)),
         Owner::Group(id) => estate
             .groups
@@ -976,7 +1112,11 @@ fn owner_scope(estate: &Estate, owner: Owner) -> Result<(Vec<i64>, &[ThresholdOv
 }
 
 /// A device's or group's threshold overrides.
-pub async fn get_settings(state: &AppState, caller: &Caller, owner: Owner) -> Result<Value, ApiError> {
+pub async fn get_settings(
+    state: &AppState,
+    caller: &Caller,
+    owner: Owner,
+) -> Result<Value, ApiError> {
     let estate = state.estate.get(&state.portal).await?;
     let (scope, list) = owner_scope(&estate, owner)?;
     if !may(caller, scope, Level::Read) {
@@ -995,7 +1135,9 @@ fn parse_overrides(body: &Value) -> Result<Vec<ThresholdOverride>, ApiError> {
         ));
     };
     if items.len() > MAX_OVERRIDES {
-        return Err(ApiError::BadRequest(format!("at most {MAX_OVERRIDES} thresholds")));
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_OVERRIDES} thresholds"
+        )));
     }
     let mut out: Vec<ThresholdOverride> = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -1013,26 +1155,42 @@ fn parse_overrides(body: &Value) -> Result<Vec<ThresholdOverride>, ApiError> {
         let expr = match item.get("alertExpr") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(ApiError::BadRequest(format!("threshold {i}: `alertExpr` must be a string"))),
+            Some(_) => {
+                return Err(ApiError::BadRequest(format!(
+                    "threshold {i}: `alertExpr` must be a string"
+                )))
+            }
         };
         let alert_expr = Threshold::parse(&expr)
-            .map_err(|e| ApiError::BadRequest(format!("threshold {i} ({datasource}/{datapoint}): {e}")))?
+            .map_err(|e| {
+                ApiError::BadRequest(format!("threshold {i} ({datasource}/{datapoint}): {e}"))
+            })?
             .map(|t| t.to_string())
             .unwrap_or_default();
         if out.iter().any(|o| {
-            o.datasource.eq_ignore_ascii_case(&datasource) && o.datapoint.eq_ignore_ascii_case(&datapoint)
+            o.datasource.eq_ignore_ascii_case(&datasource)
+                && o.datapoint.eq_ignore_ascii_case(&datapoint)
         }) {
             return Err(ApiError::BadRequest(format!(
                 "threshold {i}: {datasource}/{datapoint} is listed twice"
             )));
         }
-        out.push(ThresholdOverride { datasource, datapoint, alert_expr });
+        out.push(ThresholdOverride {
+            datasource,
+            datapoint,
+            alert_expr,
+        });
     }
     Ok(out)
 }
 
 /// Replaces a device's or group's threshold overrides (`write` on it).
-pub async fn put_settings(state: &AppState, caller: &Caller, owner: Owner, body: &Value) -> Result<Value, ApiError> {
+pub async fn put_settings(
+    state: &AppState,
+    caller: &Caller,
+    owner: Owner,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let estate = state.estate.get(&state.portal).await?;
     let (scope, _) = owner_scope(&estate, owner)?;
     if !may(caller, scope.clone(), Level::Read) {
@@ -1045,19 +1203,40 @@ pub async fn put_settings(state: &AppState, caller: &Caller, owner: Owner, body:
     let answer = render_overrides(&list);
     match owner {
         Owner::Device(id) => {
-            let audit = caller.actor.event(now, "alertsettings.update", format!("set {} threshold overrides on device {id}", list.len()));
-            objects::update::<DeviceDoc, _>(store, id, move |d| {
-                d.thresholds = list;
-                Ok(())
-            }, Some(audit))
+            let audit = caller.actor.event(
+                now,
+                "alertsettings.update",
+                format!("set {} threshold overrides on device {id}", list.len()),
+            );
+            objects::update::<DeviceDoc, _>(
+                store,
+                id,
+                move |d| {
+                    d.thresholds = list;
+                    Ok(())
+                },
+                Some(audit),
+            )
             .await?;
         }
         Owner::Group(id) => {
-            let audit = caller.actor.event(now, "alertsettings.update", format!("set {} threshold overrides on device group {id}", list.len()));
-            objects::update::<DeviceGroupDoc, _>(store, id, move |g| {
-                g.thresholds = list;
-                Ok(())
-            }, Some(audit))
+            let audit = caller.actor.event(
+                now,
+                "alertsettings.update",
+                format!(
+                    "set {} threshold overrides on device group {id}",
+                    list.len()
+                ),
+            );
+            objects::update::<DeviceGroupDoc, _>(
+                store,
+                id,
+                move |g| {
+                    g.thresholds = list;
+                    Ok(())
+                },
+                Some(audit),
+            )
             .await?;
         }
     }
@@ -1106,7 +1285,10 @@ mod tests {
             json!({"thresholds": [{"datasource": "", "datapoint": "b", "alertExpr": "> 1"}]}),
             json!({"thresholds": [{"datasource": "a", "datapoint": "b"}, {"datasource": "A", "datapoint": "B"}]}),
         ] {
-            assert!(matches!(parse_overrides(&bad), Err(ApiError::BadRequest(_))), "{bad}");
+            assert!(
+                matches!(parse_overrides(&bad), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
         }
     }
 

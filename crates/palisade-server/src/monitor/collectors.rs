@@ -38,11 +38,13 @@ fn random_secret(prefix: &str) -> String {
 
 /// Whether the caller may see or change collectors of this group.
 pub fn require(caller: &Caller, group: i64, level: Level) -> Result<(), ApiError> {
-    let ok = allows(&caller.privileges, &Need::Setting(SettingObject::CollectorGroup(None), level))
-        || allows(
-            &caller.privileges,
-            &Need::Setting(SettingObject::CollectorGroup(Some(group)), level),
-        );
+    let ok = allows(
+        &caller.privileges,
+        &Need::Setting(SettingObject::CollectorGroup(None), level),
+    ) || allows(
+        &caller.privileges,
+        &Need::Setting(SettingObject::CollectorGroup(Some(group)), level),
+    );
     if ok {
         Ok(())
     } else {
@@ -103,7 +105,11 @@ pub fn render(c: &CollectorDoc, group_name: &str, hosts: usize, now: i64) -> Val
 }
 
 /// Creates a collector; returns it with its one-time registration secret.
-pub async fn create(state: &AppState, caller: &Caller, body: &Value) -> Result<(CollectorDoc, String), ApiError> {
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    body: &Value,
+) -> Result<(CollectorDoc, String), ApiError> {
     let group = match body.get("collectorGroupId") {
         None | Some(Value::Null) => 0,
         Some(v) => v
@@ -114,13 +120,19 @@ pub async fn create(state: &AppState, caller: &Caller, body: &Value) -> Result<(
     if group != 0 {
         let g: Option<CollectorGroupDoc> = objects::get(state.portal.store.as_ref(), group).await?;
         if g.is_none() {
-            return Err(ApiError::BadRequest(format!("collector group {group} does not exist")));
+            return Err(ApiError::BadRequest(format!(
+                "collector group {group} does not exist"
+            )));
         }
     }
     let description = match body.get("description") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) if s.len() <= 1024 => s.clone(),
-        Some(_) => return Err(ApiError::BadRequest("`description` must be a string of at most 1024 bytes".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`description` must be a string of at most 1024 bytes".into(),
+            ))
+        }
     };
     let secret = random_secret("palr_");
     let now = state.portal.now();
@@ -142,7 +154,11 @@ pub async fn create(state: &AppState, caller: &Caller, body: &Value) -> Result<(
 
 /// Issues a new registration secret (the collector's current key stops working when the
 /// secret is used).
-pub async fn new_registration(state: &AppState, caller: &Caller, id: i64) -> Result<String, ApiError> {
+pub async fn new_registration(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<String, ApiError> {
     let c: CollectorDoc = objects::get(state.portal.store.as_ref(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("collector {id} not found")))?;
@@ -150,7 +166,11 @@ pub async fn new_registration(state: &AppState, caller: &Caller, id: i64) -> Res
     let secret = random_secret("palr_");
     let hash = state.portal.keys.bearer_hash(&secret);
     let now = state.portal.now();
-    let audit = caller.actor.event(now, "collector.registration", format!("issued a new registration secret for collector {id}"));
+    let audit = caller.actor.event(
+        now,
+        "collector.registration",
+        format!("issued a new registration secret for collector {id}"),
+    );
     objects::update::<CollectorDoc, _>(
         state.portal.store.as_ref(),
         id,
@@ -166,25 +186,40 @@ pub async fn new_registration(state: &AppState, caller: &Caller, id: i64) -> Res
 }
 
 /// Changes description, group, backup or suspension.
-pub async fn update(state: &AppState, caller: &Caller, id: i64, body: &Value) -> Result<CollectorDoc, ApiError> {
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    body: &Value,
+) -> Result<CollectorDoc, ApiError> {
     let c: CollectorDoc = objects::get(state.portal.store.as_ref(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("collector {id} not found")))?;
     require(caller, c.group_id, Level::Write)?;
-    let description = body.get("description").and_then(Value::as_str).map(str::to_string);
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let group = body.get("collectorGroupId").and_then(Value::as_i64);
     if let Some(g) = group {
         require(caller, g, Level::Write)?;
         if g != 0 {
-            let doc: Option<CollectorGroupDoc> = objects::get(state.portal.store.as_ref(), g).await?;
+            let doc: Option<CollectorGroupDoc> =
+                objects::get(state.portal.store.as_ref(), g).await?;
             if doc.is_none() {
-                return Err(ApiError::BadRequest(format!("collector group {g} does not exist")));
+                return Err(ApiError::BadRequest(format!(
+                    "collector group {g} does not exist"
+                )));
             }
         }
     }
     let backup = body.get("backupAgentId").and_then(Value::as_i64);
     let suspended = body.get("suspended").and_then(Value::as_bool);
-    let audit = caller.actor.event(state.portal.now(), "collector.update", format!("changed collector {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "collector.update",
+        format!("changed collector {id}"),
+    );
     Ok(objects::update::<CollectorDoc, _>(
         state.portal.store.as_ref(),
         id,
@@ -214,15 +249,25 @@ pub async fn delete(state: &AppState, caller: &Caller, id: i64) -> Result<(), Ap
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("collector {id} not found")))?;
     require(caller, c.group_id, Level::Write)?;
-    let audit = caller.actor.event(state.portal.now(), "collector.delete", format!("deleted collector {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "collector.delete",
+        format!("deleted collector {id}"),
+    );
     objects::delete::<CollectorDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
     state.estate.invalidate();
     Ok(())
 }
 
 /// Registration: exchanges a one-time secret for the collector's key.
-pub async fn register(state: &AppState, secret: &str, report: CollectorReport, ip: &str) -> Result<(i64, String), ApiError> {
-    let refused = || ApiError::Unauthenticated("the registration secret is unknown, used or expired".into());
+pub async fn register(
+    state: &AppState,
+    secret: &str,
+    report: CollectorReport,
+    ip: &str,
+) -> Result<(i64, String), ApiError> {
+    let refused =
+        || ApiError::Unauthenticated("the registration secret is unknown, used or expired".into());
     if !secret.starts_with("palr_") {
         return Err(refused());
     }
@@ -257,7 +302,9 @@ pub async fn register(state: &AppState, secret: &str, report: CollectorReport, i
         move |c| {
             // Under the write lock: a concurrent registration with the same secret loses.
             if c.registration_hash.as_deref() != Some(expected.as_str()) {
-                return Err(palisade_store::StoreError::Invalid("the registration secret was already used".into()));
+                return Err(palisade_store::StoreError::Invalid(
+                    "the registration secret was already used".into(),
+                ));
             }
             c.registration_hash = None;
             c.registration_expires = None;
@@ -289,13 +336,21 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<CollectorDoc, A
         .await?
         .ok_or_else(refused)?;
     if c.suspended {
-        return Err(ApiError::Forbidden(format!("collector {} is suspended", c.id)));
+        return Err(ApiError::Forbidden(format!(
+            "collector {} is suspended",
+            c.id
+        )));
     }
     Ok(c)
 }
 
 /// Records a heartbeat and the collector's report.
-pub async fn heartbeat(state: &AppState, id: i64, report: CollectorReport, ip: &str) -> Result<(), ApiError> {
+pub async fn heartbeat(
+    state: &AppState,
+    id: i64,
+    report: CollectorReport,
+    ip: &str,
+) -> Result<(), ApiError> {
     let now = state.portal.now();
     let ip = ip.to_string();
     objects::update::<CollectorDoc, _>(
@@ -314,7 +369,10 @@ pub async fn heartbeat(state: &AppState, id: i64, report: CollectorReport, ip: &
 }
 
 /// Collector group names by id.
-pub async fn group_names(state: &AppState) -> Result<std::collections::BTreeMap<i64, String>, ApiError> {
-    let groups: Vec<CollectorGroupDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+pub async fn group_names(
+    state: &AppState,
+) -> Result<std::collections::BTreeMap<i64, String>, ApiError> {
+    let groups: Vec<CollectorGroupDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     Ok(groups.into_iter().map(|g| (g.id, g.name)).collect())
 }

@@ -37,12 +37,17 @@ pub fn render(d: &DatasourceDoc) -> Value {
 
 /// The export file of a stored datasource.
 pub fn export(d: &DatasourceDoc) -> Result<String, ApiError> {
-    let text = serde_json::to_string(&d.definition).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let text =
+        serde_json::to_string(&d.definition).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(datasource::export(&parse(&text)?))
 }
 
 /// Creates a datasource (refused if the name exists).
-pub async fn create(portal: &Portal, actor: &Actor, ds: DataSource) -> Result<DatasourceDoc, ApiError> {
+pub async fn create(
+    portal: &Portal,
+    actor: &Actor,
+    ds: DataSource,
+) -> Result<DatasourceDoc, ApiError> {
     let doc = DatasourceDoc {
         name: ds.name.clone(),
         builtin: false,
@@ -50,14 +55,27 @@ pub async fn create(portal: &Portal, actor: &Actor, ds: DataSource) -> Result<Da
         definition: definition(&ds)?,
         ..Default::default()
     };
-    let audit = actor.event(portal.now(), "datasource.create", format!("created datasource {{id}} `{}`", ds.name));
+    let audit = actor.event(
+        portal.now(),
+        "datasource.create",
+        format!("created datasource {{id}} `{}`", ds.name),
+    );
     Ok(objects::create(portal.store.as_ref(), &doc, Some(audit)).await?)
 }
 
 /// Replaces a datasource's definition (the name may change).
-pub async fn replace(portal: &Portal, actor: &Actor, id: i64, ds: DataSource) -> Result<DatasourceDoc, ApiError> {
+pub async fn replace(
+    portal: &Portal,
+    actor: &Actor,
+    id: i64,
+    ds: DataSource,
+) -> Result<DatasourceDoc, ApiError> {
     let def = definition(&ds)?;
-    let audit = actor.event(portal.now(), "datasource.update", format!("changed datasource {id} `{}`", ds.name));
+    let audit = actor.event(
+        portal.now(),
+        "datasource.update",
+        format!("changed datasource {id} `{}`", ds.name),
+    );
     Ok(objects::update::<DatasourceDoc, _>(
         portal.store.as_ref(),
         id,
@@ -74,8 +92,13 @@ pub async fn replace(portal: &Portal, actor: &Actor, id: i64, ds: DataSource) ->
 }
 
 /// Creates or replaces by name (import).
-pub async fn import(portal: &Portal, actor: &Actor, ds: DataSource) -> Result<DatasourceDoc, ApiError> {
-    let existing: Option<DatasourceDoc> = objects::find(portal.store.as_ref(), &ds.name.to_lowercase()).await?;
+pub async fn import(
+    portal: &Portal,
+    actor: &Actor,
+    ds: DataSource,
+) -> Result<DatasourceDoc, ApiError> {
+    let existing: Option<DatasourceDoc> =
+        objects::find(portal.store.as_ref(), &ds.name.to_lowercase()).await?;
     match existing {
         Some(d) => replace(portal, actor, d.id, ds).await,
         None => create(portal, actor, ds).await,
@@ -85,11 +108,15 @@ pub async fn import(portal: &Portal, actor: &Actor, ds: DataSource) -> Result<Da
 /// Installs the built-in datasources that are missing, and updates built-ins nobody changed.
 pub async fn install_builtins(portal: &Portal) -> Result<usize, ApiError> {
     let actor = Actor::system("datasources");
-    let existing: Vec<DatasourceDoc> = objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
+    let existing: Vec<DatasourceDoc> =
+        objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
     let mut changed = 0;
     for ds in datasource::builtins() {
         let def = definition(&ds)?;
-        match existing.iter().find(|d| d.name.eq_ignore_ascii_case(&ds.name)) {
+        match existing
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(&ds.name))
+        {
             None => {
                 let doc = DatasourceDoc {
                     name: ds.name.clone(),
@@ -98,7 +125,11 @@ pub async fn install_builtins(portal: &Portal) -> Result<usize, ApiError> {
                     definition: def,
                     ..Default::default()
                 };
-                let audit = actor.event(portal.now(), "datasource.create", format!("installed built-in datasource {{id}} `{}`", ds.name));
+                let audit = actor.event(
+                    portal.now(),
+                    "datasource.create",
+                    format!("installed built-in datasource {{id}} `{}`", ds.name),
+                );
                 match objects::create(portal.store.as_ref(), &doc, Some(audit)).await {
                     Ok(_) => changed += 1,
                     // Another instance installed it at the same moment.
@@ -107,7 +138,11 @@ pub async fn install_builtins(portal: &Portal) -> Result<usize, ApiError> {
                 }
             }
             Some(d) if d.builtin && d.definition != def => {
-                let audit = actor.event(portal.now(), "datasource.update", format!("updated built-in datasource {} `{}`", d.id, ds.name));
+                let audit = actor.event(
+                    portal.now(),
+                    "datasource.update",
+                    format!("updated built-in datasource {} `{}`", d.id, ds.name),
+                );
                 objects::update::<DatasourceDoc, _>(
                     portal.store.as_ref(),
                     d.id,

@@ -29,7 +29,11 @@ pub fn may(caller: &Caller, groups: impl IntoIterator<Item = i64>, level: Level)
 }
 
 /// Refuses unless [`may`].
-pub fn require(caller: &Caller, groups: impl IntoIterator<Item = i64>, level: Level) -> Result<(), ApiError> {
+pub fn require(
+    caller: &Caller,
+    groups: impl IntoIterator<Item = i64>,
+    level: Level,
+) -> Result<(), ApiError> {
     if may(caller, groups, level) {
         Ok(())
     } else {
@@ -86,13 +90,17 @@ fn bool_field(v: &Value, name: &str) -> Result<Option<bool>, ApiError> {
     match v.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::BadRequest(format!("`{name}` must be true or false"))),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "`{name}` must be true or false"
+        ))),
     }
 }
 
 /// `hostGroupIds`: `"1,5"` (LogicMonitor), a number, or a list.
 fn group_ids_field(v: &Value) -> Result<Option<Vec<i64>>, ApiError> {
-    let bad = || ApiError::BadRequest("`hostGroupIds` must be a comma-separated list of group ids".into());
+    let bad = || {
+        ApiError::BadRequest("`hostGroupIds` must be a comma-separated list of group ids".into())
+    };
     let ids: Vec<i64> = match v.get("hostGroupIds") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s
@@ -136,7 +144,9 @@ async fn check_collector(state: &AppState, id: i64) -> Result<(), ApiError> {
     let c: Option<palisade_store::inventory::CollectorDoc> =
         objects::get(state.portal.store.as_ref(), id).await?;
     if c.is_none() {
-        return Err(ApiError::BadRequest(format!("collector {id} does not exist")));
+        return Err(ApiError::BadRequest(format!(
+            "collector {id} does not exist"
+        )));
     }
     Ok(())
 }
@@ -144,7 +154,11 @@ async fn check_collector(state: &AppState, id: i64) -> Result<(), ApiError> {
 // ---------------------------------------------------------------- devices
 
 /// Creates a device from an SDK `Device` body.
-pub async fn create_device(state: &AppState, caller: &Caller, body: &Value) -> Result<i64, ApiError> {
+pub async fn create_device(
+    state: &AppState,
+    caller: &Caller,
+    body: &Value,
+) -> Result<i64, ApiError> {
     let estate = state.estate.get(&state.portal).await?;
     let name = str_field(body, "name")?.unwrap_or_default();
     check_name("name", &name, 255)?;
@@ -153,7 +167,11 @@ pub async fn create_device(state: &AppState, caller: &Caller, body: &Value) -> R
     let groups = group_ids_field(body)?.unwrap_or_default();
     for g in &groups {
         match estate.groups.get(g) {
-            None => return Err(ApiError::BadRequest(format!("device group {g} does not exist"))),
+            None => {
+                return Err(ApiError::BadRequest(format!(
+                    "device group {g} does not exist"
+                )))
+            }
             Some(n) if n.applies_to.is_some() => {
                 return Err(ApiError::BadRequest(format!(
                     "device group {g} is dynamic (appliesTo); devices join it by their properties"
@@ -165,12 +183,16 @@ pub async fn create_device(state: &AppState, caller: &Caller, body: &Value) -> R
     let scope: Vec<i64> = if groups.is_empty() {
         vec![ROOT_GROUP]
     } else {
-        groups.iter().flat_map(|g| group_chain(&estate, *g)).collect()
+        groups
+            .iter()
+            .flat_map(|g| group_chain(&estate, *g))
+            .collect()
     };
     require(caller, scope, Level::Manage)?;
     let collector = int_field(body, "preferredCollectorId")?.unwrap_or(0);
     check_collector(state, collector).await?;
-    let incoming = props::parse_list(body.get("customProperties"), "customProperties")?.unwrap_or_default();
+    let incoming =
+        props::parse_list(body.get("customProperties"), "customProperties")?.unwrap_or_default();
     let properties = props::apply(&state.portal.keys, &[], &incoming, OpType::Refresh)?;
     let doc = DeviceDoc {
         id: 0,
@@ -224,9 +246,15 @@ pub async fn update_device(
     if let Some(gs) = &groups {
         for g in gs {
             match estate.groups.get(g) {
-                None => return Err(ApiError::BadRequest(format!("device group {g} does not exist"))),
+                None => {
+                    return Err(ApiError::BadRequest(format!(
+                        "device group {g} does not exist"
+                    )))
+                }
                 Some(n) if n.applies_to.is_some() => {
-                    return Err(ApiError::BadRequest(format!("device group {g} is dynamic (appliesTo)")))
+                    return Err(ApiError::BadRequest(format!(
+                        "device group {g} is dynamic (appliesTo)"
+                    )))
                 }
                 Some(_) => {}
             }
@@ -243,9 +271,11 @@ pub async fn update_device(
     let link = str_field(body, "link")?;
     let incoming = props::parse_list(body.get("customProperties"), "customProperties")?;
     let keys = state.portal.keys.clone();
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "device.update", format!("changed device {id} `{}`", view.doc.display_name));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "device.update",
+        format!("changed device {id} `{}`", view.doc.display_name),
+    );
     objects::update::<DeviceDoc, _>(
         state.portal.store.as_ref(),
         id,
@@ -294,9 +324,11 @@ pub async fn delete_device(state: &AppState, caller: &Caller, id: i64) -> Result
         .get(&id)
         .ok_or_else(|| ApiError::NotFound(format!("device {id} not found")))?;
     require(caller, view.all_groups.iter().copied(), Level::Manage)?;
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "device.delete", format!("deleted device {id} `{}`", view.doc.display_name));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "device.delete",
+        format!("deleted device {id} `{}`", view.doc.display_name),
+    );
     objects::delete::<DeviceDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
     state.portal.store.delete_device_datasources(id).await?;
     state.estate.invalidate();
@@ -316,11 +348,20 @@ pub async fn set_property(
     let estate = state.estate.get(&state.portal).await?;
     let (scope, existing) = match owner {
         Owner::Device(id) => {
-            let v = estate.devices.get(&id).ok_or_else(|| ApiError::NotFound(format!("device {id} not found")))?;
-            (v.all_groups.iter().copied().collect::<Vec<_>>(), v.doc.properties.clone())
+            let v = estate
+                .devices
+                .get(&id)
+                .ok_or_else(|| ApiError::NotFound(format!("device {id} not found")))?;
+            (
+                v.all_groups.iter().copied().collect::<Vec<_>>(),
+                v.doc.properties.clone(),
+            )
         }
         Owner::Group(id) => {
-            let n = estate.groups.get(&id).ok_or_else(|| ApiError::NotFound(format!("device group {id} not found")))?;
+            let n = estate
+                .groups
+                .get(&id)
+                .ok_or_else(|| ApiError::NotFound(format!("device group {id} not found")))?;
             (group_chain(&estate, id), n.doc.properties.clone())
         }
     };
@@ -330,16 +371,29 @@ pub async fn set_property(
         return Err(ApiError::NotFound(format!("property `{name}` not found")));
     }
     if must_not_exist && present {
-        return Err(ApiError::Conflict(format!("property `{name}` already exists")));
+        return Err(ApiError::Conflict(format!(
+            "property `{name}` already exists"
+        )));
     }
     let list = vec![(name.to_string(), value.unwrap_or_default().to_string())];
-    let op = if value.is_some() { OpType::Replace } else { OpType::Delete };
+    let op = if value.is_some() {
+        OpType::Replace
+    } else {
+        OpType::Delete
+    };
     let keys = state.portal.keys.clone();
     let now = state.portal.now();
-    let action = if value.is_some() { "property.set" } else { "property.delete" };
+    let action = if value.is_some() {
+        "property.set"
+    } else {
+        "property.delete"
+    };
     match owner {
         Owner::Device(id) => {
-            let audit = caller.actor.event(now, action, format!("{action} `{name}` on device {id}"));
+            let audit =
+                caller
+                    .actor
+                    .event(now, action, format!("{action} `{name}` on device {id}"));
             objects::update::<DeviceDoc, _>(
                 state.portal.store.as_ref(),
                 id,
@@ -353,7 +407,11 @@ pub async fn set_property(
             .await?;
         }
         Owner::Group(id) => {
-            let audit = caller.actor.event(now, action, format!("{action} `{name}` on device group {id}"));
+            let audit = caller.actor.event(
+                now,
+                action,
+                format!("{action} `{name}` on device group {id}"),
+            );
             objects::update::<DeviceGroupDoc, _>(
                 state.portal.store.as_ref(),
                 id,
@@ -388,7 +446,11 @@ fn name_values<'a>(list: impl Iterator<Item = (&'a str, &'a str, bool)>) -> Vec<
 /// A device in LogicMonitor's shape.
 pub fn render_device(estate: &Estate, v: &DeviceView) -> Value {
     let d = &v.doc;
-    let custom = name_values(d.properties.iter().map(|p| (p.name.as_str(), p.value.as_str(), p.sealed)));
+    let custom = name_values(
+        d.properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str(), p.sealed)),
+    );
     let system = name_values(
         v.properties
             .values()
@@ -496,23 +558,34 @@ fn check_applies_to(expr: &str) -> Result<(), ApiError> {
 }
 
 /// Creates a group.
-pub async fn create_group(state: &AppState, caller: &Caller, body: &Value) -> Result<i64, ApiError> {
+pub async fn create_group(
+    state: &AppState,
+    caller: &Caller,
+    body: &Value,
+) -> Result<i64, ApiError> {
     let estate = state.estate.get(&state.portal).await?;
     let name = str_field(body, "name")?.unwrap_or_default();
     check_name("name", &name, 255)?;
     if name.contains('/') {
-        return Err(ApiError::BadRequest("a group name cannot contain `/`".into()));
+        return Err(ApiError::BadRequest(
+            "a group name cannot contain `/`".into(),
+        ));
     }
-    let parent = int_field(body, "parentId")?.filter(|p| *p != 0).unwrap_or(ROOT_GROUP);
+    let parent = int_field(body, "parentId")?
+        .filter(|p| *p != 0)
+        .unwrap_or(ROOT_GROUP);
     if !estate.groups.contains_key(&parent) {
-        return Err(ApiError::BadRequest(format!("parent group {parent} does not exist")));
+        return Err(ApiError::BadRequest(format!(
+            "parent group {parent} does not exist"
+        )));
     }
     require(caller, group_chain(&estate, parent), Level::Manage)?;
     let applies = str_field(body, "appliesTo")?.unwrap_or_default();
     check_applies_to(&applies)?;
     let collector = int_field(body, "defaultCollectorId")?.unwrap_or(0);
     check_collector(state, collector).await?;
-    let incoming = props::parse_list(body.get("customProperties"), "customProperties")?.unwrap_or_default();
+    let incoming =
+        props::parse_list(body.get("customProperties"), "customProperties")?.unwrap_or_default();
     let doc = DeviceGroupDoc {
         id: 0,
         name: name.clone(),
@@ -525,9 +598,11 @@ pub async fn create_group(state: &AppState, caller: &Caller, body: &Value) -> Re
         thresholds: Vec::new(),
         created_on: 0,
     };
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "group.create", format!("created device group {{id}} `{name}`"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "group.create",
+        format!("created device group {{id}} `{name}`"),
+    );
     let created = objects::create(state.portal.store.as_ref(), &doc, Some(audit)).await?;
     state.estate.invalidate();
     Ok(created.id)
@@ -549,7 +624,9 @@ pub async fn update_group(
     require(caller, group_chain(&estate, id), Level::Write)?;
     let name = str_field(body, "name")?;
     if id == ROOT_GROUP && name.as_deref().is_some_and(|n| !n.is_empty()) {
-        return Err(ApiError::BadRequest("the root group cannot be renamed".into()));
+        return Err(ApiError::BadRequest(
+            "the root group cannot be renamed".into(),
+        ));
     }
     if let Some(n) = &name {
         if id != ROOT_GROUP {
@@ -562,10 +639,14 @@ pub async fn update_group(
             return Err(ApiError::BadRequest("the root group has no parent".into()));
         }
         if !estate.groups.contains_key(&p) {
-            return Err(ApiError::BadRequest(format!("parent group {p} does not exist")));
+            return Err(ApiError::BadRequest(format!(
+                "parent group {p} does not exist"
+            )));
         }
         if group_chain(&estate, p).contains(&id) {
-            return Err(ApiError::BadRequest("a group cannot move below itself".into()));
+            return Err(ApiError::BadRequest(
+                "a group cannot move below itself".into(),
+            ));
         }
         require(caller, group_chain(&estate, p), Level::Manage)?;
     }
@@ -573,7 +654,9 @@ pub async fn update_group(
     if let Some(a) = &applies {
         check_applies_to(a)?;
         if id == ROOT_GROUP && !a.trim().is_empty() {
-            return Err(ApiError::BadRequest("the root group cannot be dynamic".into()));
+            return Err(ApiError::BadRequest(
+                "the root group cannot be dynamic".into(),
+            ));
         }
     }
     let collector = int_field(body, "defaultCollectorId")?;
@@ -584,9 +667,11 @@ pub async fn update_group(
     let disable = bool_field(body, "disableAlerting")?;
     let incoming = props::parse_list(body.get("customProperties"), "customProperties")?;
     let keys = state.portal.keys.clone();
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "group.update", format!("changed device group {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "group.update",
+        format!("changed device group {id}"),
+    );
     objects::update::<DeviceGroupDoc, _>(
         state.portal.store.as_ref(),
         id,
@@ -635,7 +720,9 @@ pub async fn delete_group(
 ) -> Result<(), ApiError> {
     let estate = state.estate.get(&state.portal).await?;
     if id == ROOT_GROUP {
-        return Err(ApiError::BadRequest("the root group cannot be deleted".into()));
+        return Err(ApiError::BadRequest(
+            "the root group cannot be deleted".into(),
+        ));
     }
     if !estate.groups.contains_key(&id) {
         return Err(ApiError::NotFound(format!("device group {id} not found")));
@@ -654,7 +741,9 @@ pub async fn delete_group(
     }
     let now = state.portal.now();
     for g in doomed.iter().rev() {
-        let audit = caller.actor.event(now, "group.delete", format!("deleted device group {g}"));
+        let audit = caller
+            .actor
+            .event(now, "group.delete", format!("deleted device group {g}"));
         objects::delete::<DeviceGroupDoc>(state.portal.store.as_ref(), *g, Some(audit)).await?;
     }
     for v in estate.devices.values() {

@@ -375,7 +375,13 @@ impl EstateCache {
 mod tests {
     use super::*;
 
-    fn group(id: i64, parent: i64, name: &str, applies: &str, props: &[(&str, &str)]) -> DeviceGroupDoc {
+    fn group(
+        id: i64,
+        parent: i64,
+        name: &str,
+        applies: &str,
+        props: &[(&str, &str)],
+    ) -> DeviceGroupDoc {
         DeviceGroupDoc {
             id,
             parent_id: parent,
@@ -401,7 +407,13 @@ mod tests {
             group(1, 0, "", "", &[("env", "dev"), ("snmp.version", "v2c")]),
             group(2, 1, "servers", "", &[]),
             linux,
-            group(4, 1, "web", "system.hostname =~ \"web\"", &[("role", "web")]),
+            group(
+                4,
+                1,
+                "web",
+                "system.hostname =~ \"web\"",
+                &[("role", "web")],
+            ),
         ];
         let d = DeviceDoc {
             id: 10,

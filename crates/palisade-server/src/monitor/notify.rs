@@ -86,7 +86,9 @@ pub fn render_chain(c: &AlertChainDoc) -> Value {
         .iter()
         .map(|d| match d {
             Destination::Email { addr } => json!({"type": "email", "addr": addr, "stages": []}),
-            Destination::Webhook { url, .. } => json!({"type": "webhook", "url": url, "stages": []}),
+            Destination::Webhook { url, .. } => {
+                json!({"type": "webhook", "url": url, "stages": []})
+            }
         })
         .collect();
     json!({
@@ -105,7 +107,9 @@ pub fn render_chain(c: &AlertChainDoc) -> Value {
 
 fn check_email(addr: &str) -> Result<(), ApiError> {
     let ok = addr.len() <= 254
-        && !addr.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && !addr
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
         && addr
             .split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'));
@@ -154,7 +158,11 @@ fn check_webhook_url(raw: &str) -> Result<String, ApiError> {
 /// secret}`, and LogicMonitor's `{type: "single", stages: [[{method: "email", addr}]]}`
 /// (its email recipients). A webhook without `secret` (or with `********`) keeps the secret
 /// stored for the same URL.
-fn parse_destinations(keys: &Keys, raw: &Value, existing: &[Destination]) -> Result<Vec<Destination>, ApiError> {
+fn parse_destinations(
+    keys: &Keys,
+    raw: &Value,
+    existing: &[Destination],
+) -> Result<Vec<Destination>, ApiError> {
     let Value::Array(items) = raw else {
         return Err(ApiError::BadRequest("`destinations` must be a list".into()));
     };
@@ -165,10 +173,15 @@ fn parse_destinations(keys: &Keys, raw: &Value, existing: &[Destination]) -> Res
         }
     };
     for item in items {
-        let kind = str_field(item, "type")?.unwrap_or_default().to_ascii_lowercase();
+        let kind = str_field(item, "type")?
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match kind.as_str() {
             "email" => {
-                let addr = str_field(item, "addr")?.unwrap_or_default().trim().to_string();
+                let addr = str_field(item, "addr")?
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
                 check_email(&addr)?;
                 push(Destination::Email { addr }, &mut out);
             }
@@ -225,7 +238,12 @@ fn parse_destinations(keys: &Keys, raw: &Value, existing: &[Destination]) -> Res
     Ok(out)
 }
 
-fn apply_chain_body(keys: &Keys, c: &mut AlertChainDoc, body: &Value, creating: bool) -> Result<(), ApiError> {
+fn apply_chain_body(
+    keys: &Keys,
+    c: &mut AlertChainDoc,
+    body: &Value,
+    creating: bool,
+) -> Result<(), ApiError> {
     if !body.is_object() {
         return Err(ApiError::BadRequest("a chain must be a JSON object".into()));
     }
@@ -268,7 +286,8 @@ async fn chain_doc(state: &AppState, id: i64) -> Result<AlertChainDoc, ApiError>
 /// All chains (`host_group:*:manage`: they show addresses and webhook URLs).
 pub async fn list_chains(state: &AppState, caller: &Caller) -> Result<Vec<Value>, ApiError> {
     require_manage(caller)?;
-    let list: Vec<AlertChainDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let list: Vec<AlertChainDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     Ok(list.iter().map(render_chain).collect())
 }
 
@@ -279,7 +298,11 @@ pub async fn get_chain(state: &AppState, caller: &Caller, id: i64) -> Result<Val
 }
 
 /// Creates a chain.
-pub async fn create_chain(state: &AppState, caller: &Caller, body: &Value) -> Result<Value, ApiError> {
+pub async fn create_chain(
+    state: &AppState,
+    caller: &Caller,
+    body: &Value,
+) -> Result<Value, ApiError> {
     require_manage(caller)?;
     let mut c = AlertChainDoc::default();
     apply_chain_body(&state.portal.keys, &mut c, body, true)?;
@@ -293,18 +316,27 @@ pub async fn create_chain(state: &AppState, caller: &Caller, body: &Value) -> Re
 }
 
 /// Changes a chain (`PATCH` and `PUT`: the given fields).
-pub async fn update_chain(state: &AppState, caller: &Caller, id: i64, body: &Value) -> Result<Value, ApiError> {
+pub async fn update_chain(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    body: &Value,
+) -> Result<Value, ApiError> {
     require_manage(caller)?;
     chain_doc(state, id).await?;
     let keys = state.portal.keys.clone();
     let body = body.clone();
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "alertchain.update", format!("changed escalation chain {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "alertchain.update",
+        format!("changed escalation chain {id}"),
+    );
     let updated = objects::update::<AlertChainDoc, _>(
         state.portal.store.as_ref(),
         id,
-        move |c| apply_chain_body(&keys, c, &body, false).map_err(|e| StoreError::Invalid(e.to_string())),
+        move |c| {
+            apply_chain_body(&keys, c, &body, false).map_err(|e| StoreError::Invalid(e.to_string()))
+        },
         Some(audit),
     )
     .await?;
@@ -317,7 +349,10 @@ pub async fn delete_chain(state: &AppState, caller: &Caller, id: i64) -> Result<
     chain_doc(state, id).await?;
     let users: Vec<AlertRuleDoc> = objects::list(
         state.portal.store.as_ref(),
-        ObjectQuery { ref_id: Some(id), flag: None },
+        ObjectQuery {
+            ref_id: Some(id),
+            flag: None,
+        },
     )
     .await?;
     if let Some(r) = users.first() {
@@ -326,9 +361,11 @@ pub async fn delete_chain(state: &AppState, caller: &Caller, id: i64) -> Result<
             r.id, r.name
         )));
     }
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "alertchain.delete", format!("deleted escalation chain {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "alertchain.delete",
+        format!("deleted escalation chain {id}"),
+    );
     objects::delete::<AlertChainDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
     Ok(())
 }
@@ -378,7 +415,12 @@ fn glob_list(body: &Value, name: &str) -> Result<Option<Vec<String>>, ApiError> 
     let bad = || ApiError::BadRequest(format!("`{name}` must be a list of strings"));
     let list: Vec<String> = match body.get(name) {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         Some(Value::Array(a)) => a
             .iter()
             .map(|v| v.as_str().map(|s| s.trim().to_string()).ok_or_else(bad))
@@ -386,7 +428,9 @@ fn glob_list(body: &Value, name: &str) -> Result<Option<Vec<String>>, ApiError> 
         Some(_) => return Err(bad()),
     };
     if list.len() > MAX_GLOBS {
-        return Err(ApiError::BadRequest(format!("`{name}`: at most {MAX_GLOBS} entries")));
+        return Err(ApiError::BadRequest(format!(
+            "`{name}`: at most {MAX_GLOBS} entries"
+        )));
     }
     for g in &list {
         check_text(name, g, 255)?;
@@ -408,7 +452,9 @@ fn apply_rule_body(r: &mut AlertRuleDoc, body: &Value, creating: bool) -> Result
     }
     match int_field(body, "priority")? {
         Some(p) if !(0..=1_000_000_000).contains(&p) => {
-            return Err(ApiError::BadRequest("`priority` must be 0 to 1000000000".into()))
+            return Err(ApiError::BadRequest(
+                "`priority` must be 0 to 1000000000".into(),
+            ))
         }
         Some(p) => r.priority = p,
         None if creating => return Err(ApiError::BadRequest("`priority` is required".into())),
@@ -417,7 +463,9 @@ fn apply_rule_body(r: &mut AlertRuleDoc, body: &Value, creating: bool) -> Result
     match int_field(body, "escalatingChainId")? {
         Some(c) => r.escalating_chain_id = c,
         None if creating => {
-            return Err(ApiError::BadRequest("`escalatingChainId` is required".into()))
+            return Err(ApiError::BadRequest(
+                "`escalatingChainId` is required".into(),
+            ))
         }
         None => {}
     }
@@ -425,7 +473,11 @@ fn apply_rule_body(r: &mut AlertRuleDoc, body: &Value, creating: bool) -> Result
         let s = min_severity(&l).ok_or_else(|| {
             ApiError::BadRequest("`levelStr` must be All, Warn, Error or Critical".into())
         })?;
-        r.level_str = level_name(s, l.trim().is_empty() || l.trim().eq_ignore_ascii_case("all")).into();
+        r.level_str = level_name(
+            s,
+            l.trim().is_empty() || l.trim().eq_ignore_ascii_case("all"),
+        )
+        .into();
     } else if creating {
         r.level_str = "All".into();
     }
@@ -435,7 +487,11 @@ fn apply_rule_body(r: &mut AlertRuleDoc, body: &Value, creating: bool) -> Result
     if let Some(v) = glob_list(body, "deviceGroups")? {
         r.device_groups = v;
     }
-    for (name, slot) in [("datasource", &mut r.datasource), ("instance", &mut r.instance), ("datapoint", &mut r.datapoint)] {
+    for (name, slot) in [
+        ("datasource", &mut r.datasource),
+        ("instance", &mut r.instance),
+        ("datapoint", &mut r.datapoint),
+    ] {
         if let Some(v) = str_field(body, name)? {
             check_text(name, &v, 255)?;
             *slot = v.trim().to_string();
@@ -459,24 +515,40 @@ fn apply_rule_body(r: &mut AlertRuleDoc, body: &Value, creating: bool) -> Result
 }
 
 async fn chain_names(state: &AppState) -> Result<BTreeMap<i64, String>, ApiError> {
-    let chains: Vec<AlertChainDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let chains: Vec<AlertChainDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     Ok(chains.into_iter().map(|c| (c.id, c.name)).collect())
 }
 
 async fn rule_json(state: &AppState, r: &AlertRuleDoc) -> Result<Value, ApiError> {
     let names = chain_names(state).await?;
-    Ok(render_rule(r, names.get(&r.escalating_chain_id).map(String::as_str).unwrap_or_default()))
+    Ok(render_rule(
+        r,
+        names
+            .get(&r.escalating_chain_id)
+            .map(String::as_str)
+            .unwrap_or_default(),
+    ))
 }
 
 /// All rules (`host_group:*:read`).
 pub async fn list_rules(state: &AppState, caller: &Caller) -> Result<Vec<Value>, ApiError> {
     caller.require(Need::HostGroup(None, Level::Read))?;
     let names = chain_names(state).await?;
-    let mut rules: Vec<AlertRuleDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let mut rules: Vec<AlertRuleDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     rules.sort_by_key(|r| (r.priority, r.id));
     Ok(rules
         .iter()
-        .map(|r| render_rule(r, names.get(&r.escalating_chain_id).map(String::as_str).unwrap_or_default()))
+        .map(|r| {
+            render_rule(
+                r,
+                names
+                    .get(&r.escalating_chain_id)
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            )
+        })
         .collect())
 }
 
@@ -493,7 +565,11 @@ pub async fn get_rule(state: &AppState, caller: &Caller, id: i64) -> Result<Valu
 }
 
 /// Creates a rule.
-pub async fn create_rule(state: &AppState, caller: &Caller, body: &Value) -> Result<Value, ApiError> {
+pub async fn create_rule(
+    state: &AppState,
+    caller: &Caller,
+    body: &Value,
+) -> Result<Value, ApiError> {
     require_manage(caller)?;
     let mut r = AlertRuleDoc::default();
     apply_rule_body(&mut r, body, true)?;
@@ -514,15 +590,22 @@ async fn chain_exists(state: &AppState, id: i64) -> Result<(), ApiError> {
 }
 
 /// Changes a rule (`PATCH` and `PUT`: the given fields).
-pub async fn update_rule(state: &AppState, caller: &Caller, id: i64, body: &Value) -> Result<Value, ApiError> {
+pub async fn update_rule(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    body: &Value,
+) -> Result<Value, ApiError> {
     require_manage(caller)?;
     let mut check = rule_doc(state, id).await?;
     apply_rule_body(&mut check, body, false)?;
     chain_exists(state, check.escalating_chain_id).await?;
     let body = body.clone();
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "alertrule.update", format!("changed alert rule {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "alertrule.update",
+        format!("changed alert rule {id}"),
+    );
     let updated = objects::update::<AlertRuleDoc, _>(
         state.portal.store.as_ref(),
         id,
@@ -537,9 +620,11 @@ pub async fn update_rule(state: &AppState, caller: &Caller, id: i64, body: &Valu
 pub async fn delete_rule(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
     require_manage(caller)?;
     rule_doc(state, id).await?;
-    let audit = caller
-        .actor
-        .event(state.portal.now(), "alertrule.delete", format!("deleted alert rule {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "alertrule.delete",
+        format!("deleted alert rule {id}"),
+    );
     objects::delete::<AlertRuleDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
     Ok(())
 }
@@ -572,7 +657,8 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
 fn field_matches(pattern: &str, text: &str) -> bool {
@@ -580,13 +666,17 @@ fn field_matches(pattern: &str, text: &str) -> bool {
 }
 
 /// Whether a rule takes an alert.
-pub fn rule_matches(r: &AlertRuleDoc, alert: &AlertDoc, device: Option<&DeviceView>, estate: &Estate) -> bool {
-    let severity_ok = min_severity(&r.level_str)
-        .is_some_and(|min| alert.severity >= min.as_lm_code());
+pub fn rule_matches(
+    r: &AlertRuleDoc,
+    alert: &AlertDoc,
+    device: Option<&DeviceView>,
+    estate: &Estate,
+) -> bool {
+    let severity_ok =
+        min_severity(&r.level_str).is_some_and(|min| alert.severity >= min.as_lm_code());
     let devices_ok = r.devices.is_empty()
         || r.devices.iter().any(|g| {
-            glob(g, &alert.monitor_object_name)
-                || device.is_some_and(|d| glob(g, &d.doc.name))
+            glob(g, &alert.monitor_object_name) || device.is_some_and(|d| glob(g, &d.doc.name))
         });
     let groups_ok = r.device_groups.is_empty()
         || device.is_some_and(|d| {
@@ -594,7 +684,11 @@ pub fn rule_matches(r: &AlertRuleDoc, alert: &AlertDoc, device: Option<&DeviceVi
                 .iter()
                 .filter_map(|g| estate.groups.get(g))
                 .filter(|n| !n.full_path.is_empty())
-                .any(|n| r.device_groups.iter().any(|g| glob(g.trim_matches('/'), &n.full_path)))
+                .any(|n| {
+                    r.device_groups
+                        .iter()
+                        .any(|g| glob(g.trim_matches('/'), &n.full_path))
+                })
         });
     severity_ok
         && devices_ok
@@ -670,7 +764,9 @@ struct Pass {
 }
 
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The subject line: `[Palisade] critical: web-1 HostCPU cpu0 usage = 95 (> 90)`.
@@ -686,7 +782,10 @@ pub fn subject(a: &AlertDoc) -> String {
         format!("[Palisade] {sev}: {what} has no data")
     } else {
         let sev = Severity::from_lm_code(a.severity).map_or("alert", Severity::name);
-        format!("[Palisade] {sev}: {what} = {} ({})", a.alert_value, a.threshold)
+        format!(
+            "[Palisade] {sev}: {what} = {} ({})",
+            a.alert_value, a.threshold
+        )
     };
     clean(&line).chars().take(250).collect()
 }
@@ -766,8 +865,17 @@ impl Notifier {
                 }
             }
             None => {
-                let pending: Vec<i64> = std::mem::take(&mut *self.pending.lock()).into_iter().collect();
-                alerts = objects::list(store, ObjectQuery { ref_id: None, flag: Some(ALERT_ACTIVE) }).await?;
+                let pending: Vec<i64> = std::mem::take(&mut *self.pending.lock())
+                    .into_iter()
+                    .collect();
+                alerts = objects::list(
+                    store,
+                    ObjectQuery {
+                        ref_id: None,
+                        flag: Some(ALERT_ACTIVE),
+                    },
+                )
+                .await?;
                 for id in pending {
                     if alerts.iter().any(|a| a.id == id) {
                         continue;
@@ -805,7 +913,10 @@ impl Notifier {
             return true;
         }
         let device = pass.estate.devices.get(&a.monitor_object_id);
-        let rule = pass.rules.iter().find(|r| rule_matches(r, &a, device, &pass.estate));
+        let rule = pass
+            .rules
+            .iter()
+            .find(|r| rule_matches(r, &a, device, &pass.estate));
         let chain = rule.and_then(|r| pass.chains.get(&r.escalating_chain_id));
         let (rule_name, rule_id) = rule.map_or((String::new(), 0), |r| (r.name.clone(), r.id));
         let (chain_name, chain_id) = chain.map_or((String::new(), 0), |c| (c.name.clone(), c.id));
@@ -816,7 +927,11 @@ impl Notifier {
         a.chain_id = chain_id;
         let mut due: Vec<(&Destination, Event)> = Vec::new();
         if let (Some(rule), Some(chain)) = (rule, chain) {
-            let repeat_min = if rule.escalation_interval > 0 { rule.escalation_interval } else { chain.repeat_interval };
+            let repeat_min = if rule.escalation_interval > 0 {
+                rule.escalation_interval
+            } else {
+                chain.repeat_interval
+            };
             for d in &chain.destinations {
                 let mark = a.deliveries.get(&d.key());
                 let event = if a.cleared {
@@ -832,9 +947,11 @@ impl Notifier {
                         None => Some(Event::Open),
                         Some(m) if m.cleared => None,
                         Some(m) if m.severity != a.severity => Some(Event::Change),
-                        Some(m) if repeat_min > 0
-                            && !a.acked
-                            && pass.now.saturating_sub(m.at_ms) >= repeat_min.saturating_mul(60_000) =>
+                        Some(m)
+                            if repeat_min > 0
+                                && !a.acked
+                                && pass.now.saturating_sub(m.at_ms)
+                                    >= repeat_min.saturating_mul(60_000) =>
                         {
                             Some(Event::Repeat)
                         }
@@ -874,7 +991,8 @@ impl Notifier {
             let result = match d {
                 Destination::Email { addr } => self.send_email(state, addr, &a, event).await,
                 Destination::Webhook { url, sealed_secret } => {
-                    self.send_webhook(state, url, sealed_secret, &a, &rendered, event, pass.now).await
+                    self.send_webhook(state, url, sealed_secret, &a, &rendered, event, pass.now)
+                        .await
                 }
             };
             match result {
@@ -897,7 +1015,10 @@ impl Notifier {
                     d.chain_id = chain_id;
                 }
                 for (key, event) in sent {
-                    let m = d.deliveries.entry(key).or_insert_with(DeliveryMark::default);
+                    let m = d
+                        .deliveries
+                        .entry(key)
+                        .or_insert_with(DeliveryMark::default);
                     m.at_ms = now;
                     m.count = m.count.saturating_add(1);
                     if event == Event::Clear {
@@ -919,12 +1040,16 @@ impl Notifier {
         ok
     }
 
-    async fn send_email(&self, state: &AppState, to: &str, a: &AlertDoc, event: Event) -> Result<(), String> {
-        let sender = state
-            .delivery
-            .email
-            .as_ref()
-            .ok_or_else(|| "no SMTP server is configured ([smtp] in the configuration)".to_string())?;
+    async fn send_email(
+        &self,
+        state: &AppState,
+        to: &str,
+        a: &AlertDoc,
+        event: Event,
+    ) -> Result<(), String> {
+        let sender = state.delivery.email.as_ref().ok_or_else(|| {
+            "no SMTP server is configured ([smtp] in the configuration)".to_string()
+        })?;
         let msg = Message::email(to, subject(a), email_text(a, event));
         sender.send(&msg).await.map_err(|e| e.to_string())
     }
@@ -994,7 +1119,10 @@ impl Notifier {
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("the webhook answered {}", response.status().as_u16()))
+            Err(format!(
+                "the webhook answered {}",
+                response.status().as_u16()
+            ))
         }
     }
 }
@@ -1048,6 +1176,9 @@ mod tests {
             threshold: "> 90".into(),
             ..AlertDoc::default()
         };
-        assert_eq!(subject(&a), "[Palisade] critical: web-1 HostCPU cpu0 usage = 95 (> 90)");
+        assert_eq!(
+            subject(&a),
+            "[Palisade] critical: web-1 HostCPU cpu0 usage = 95 (> 90)"
+        );
     }
 }

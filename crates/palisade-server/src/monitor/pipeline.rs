@@ -35,7 +35,13 @@ pub struct Point {
 pub fn metric_name(datasource: &str, datapoint: &str) -> String {
     let mut out: String = format!("{datasource}_{datapoint}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
@@ -104,7 +110,9 @@ pub async fn accept(
                     description: String::new(),
                     properties: "{}".into(),
                 });
-                let list = fresh.entry((p.device_id, p.datasource.clone())).or_default();
+                let list = fresh
+                    .entry((p.device_id, p.datasource.clone()))
+                    .or_default();
                 if !list.iter().any(|s| s.name == spec.name) {
                     list.push(spec);
                 }
@@ -139,7 +147,10 @@ mod tests {
     #[test]
     fn metric_names_are_prometheus_safe() {
         assert_eq!(metric_name("HostCPU", "usage"), "HostCPU_usage");
-        assert_eq!(metric_name("SNMP Interfaces", "in-octets"), "SNMP_Interfaces_in_octets");
+        assert_eq!(
+            metric_name("SNMP Interfaces", "in-octets"),
+            "SNMP_Interfaces_in_octets"
+        );
         assert_eq!(metric_name("9x", "a.b"), "_9x_a_b");
     }
 }

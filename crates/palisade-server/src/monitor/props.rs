@@ -41,14 +41,17 @@ fn sealing_context(name: &str) -> String {
 }
 
 /// Parses `[{name, value}]`.
-pub fn parse_list(v: Option<&Value>, field: &str) -> Result<Option<Vec<(String, String)>>, ApiError> {
+pub fn parse_list(
+    v: Option<&Value>,
+    field: &str,
+) -> Result<Option<Vec<(String, String)>>, ApiError> {
     let Some(v) = v else { return Ok(None) };
     if v.is_null() {
         return Ok(None);
     }
-    let arr = v
-        .as_array()
-        .ok_or_else(|| ApiError::BadRequest(format!("`{field}` must be a list of {{name, value}}")))?;
+    let arr = v.as_array().ok_or_else(|| {
+        ApiError::BadRequest(format!("`{field}` must be a list of {{name, value}}"))
+    })?;
     let mut out = Vec::with_capacity(arr.len());
     for item in arr {
         let name = item.get("name").and_then(Value::as_str);
@@ -153,9 +156,9 @@ pub fn reveal(keys: &Keys, name: &str, value: &str, sealed: bool) -> Result<Stri
     if !sealed {
         return Ok(value.into());
     }
-    let plain = keys
-        .open(value, &sealing_context(name))
-        .map_err(|_| ApiError::Internal(format!("credential property {name} cannot be decrypted")))?;
+    let plain = keys.open(value, &sealing_context(name)).map_err(|_| {
+        ApiError::Internal(format!("credential property {name} cannot be decrypted"))
+    })?;
     String::from_utf8(plain.expose().clone())
         .map_err(|_| ApiError::Internal(format!("credential property {name} is not UTF-8")))
 }

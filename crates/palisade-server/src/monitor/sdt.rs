@@ -102,8 +102,13 @@ impl SdtCache {
                 return Ok(list.clone());
             }
         }
-        let docs: Vec<SdtDoc> = objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
-        let list = Arc::new(docs.into_iter().filter_map(LoadedSdt::load).collect::<Vec<_>>());
+        let docs: Vec<SdtDoc> =
+            objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
+        let list = Arc::new(
+            docs.into_iter()
+                .filter_map(LoadedSdt::load)
+                .collect::<Vec<_>>(),
+        );
         *self.current.write() = Some((Instant::now(), generation, list.clone()));
         Ok(list)
     }
@@ -137,7 +142,9 @@ pub(crate) fn bool_field(v: &Value, name: &str) -> Result<Option<bool>, ApiError
     match v.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::BadRequest(format!("`{name}` must be true or false"))),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "`{name}` must be true or false"
+        ))),
     }
 }
 
@@ -181,7 +188,8 @@ fn group_scope(estate: &Estate, group: i64) -> Vec<i64> {
 
 /// The collectors' groups, loaded only when a collector SDT needs them.
 async fn collector_groups(portal: &Portal) -> Result<BTreeMap<i64, (i64, String)>, ApiError> {
-    let list: Vec<CollectorDoc> = objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
+    let list: Vec<CollectorDoc> =
+        objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
     Ok(list
         .into_iter()
         .map(|c| (c.id, (c.group_id, c.description)))
@@ -213,7 +221,8 @@ fn permitted(
         SdtKind::Collector => {
             let group = collectors.get(&doc.collector_id).map(|c| c.0);
             allows(&caller.privileges, &collector_need(None, level))
-                || group.is_some_and(|g| allows(&caller.privileges, &collector_need(Some(g), level)))
+                || group
+                    .is_some_and(|g| allows(&caller.privileges, &collector_need(Some(g), level)))
         }
     }
 }
@@ -308,7 +317,9 @@ pub async fn list(state: &AppState, caller: &Caller, scope: Scope) -> Result<Vec
             let _ = v;
         }
         Scope::Group(id) => {
-            if !estate.groups.contains_key(&id) || !may(caller, group_scope(&estate, id), Level::Read) {
+            if !estate.groups.contains_key(&id)
+                || !may(caller, group_scope(&estate, id), Level::Read)
+            {
                 return Err(ApiError::NotFound(format!("device group {id} not found")));
             }
         }
@@ -349,7 +360,12 @@ pub async fn get(state: &AppState, caller: &Caller, raw_id: &str) -> Result<Valu
     Ok(render(&estate, &collectors, &loaded, state.portal.now()))
 }
 
-async fn load(state: &AppState, raw: &str, kind: Option<SdtKind>, id: i64) -> Result<SdtDoc, ApiError> {
+async fn load(
+    state: &AppState,
+    raw: &str,
+    kind: Option<SdtKind>,
+    id: i64,
+) -> Result<SdtDoc, ApiError> {
     let doc: Option<SdtDoc> = objects::get(state.portal.store.as_ref(), id).await?;
     doc.filter(|d| kind.is_none_or(|k| k == d.kind))
         .ok_or_else(|| ApiError::NotFound(format!("SDT `{raw}` not found")))
@@ -437,18 +453,24 @@ async fn from_body(
                         .store
                         .get_device_datasource(hds)
                         .await?
-                        .ok_or_else(|| ApiError::BadRequest(format!("device datasource {hds} does not exist")))?;
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(format!("device datasource {hds} does not exist"))
+                        })?;
                     device = Some(rec.device_id);
                     ds = rec.datasource;
                 }
                 if ds.trim().is_empty() {
                     return Err(ApiError::BadRequest(
-                        "a DeviceDataSourceSDT needs `dataSourceName` (or `deviceDataSourceId`)".into(),
+                        "a DeviceDataSourceSDT needs `dataSourceName` (or `deviceDataSourceId`)"
+                            .into(),
                     ));
                 }
                 doc.data_source_name = ds;
             }
-            let view = match (device.filter(|d| *d != 0), str_field(body, "deviceDisplayName")?) {
+            let view = match (
+                device.filter(|d| *d != 0),
+                str_field(body, "deviceDisplayName")?,
+            ) {
                 (Some(id), _) => estate.devices.get(&id),
                 (None, Some(name)) => estate.device_named(&name),
                 (None, None) => {
@@ -464,22 +486,31 @@ async fn from_body(
             doc.device_id = view.doc.id;
         }
         SdtKind::ResourceGroup => {
-            let group = match (int_field(body, "deviceGroupId")?.filter(|g| *g != 0), str_field(body, "deviceGroupFullPath")?) {
+            let group = match (
+                int_field(body, "deviceGroupId")?.filter(|g| *g != 0),
+                str_field(body, "deviceGroupFullPath")?,
+            ) {
                 (Some(id), _) => estate.groups.get(&id),
                 (None, Some(path)) => {
                     let path = path.trim_matches('/');
-                    estate.groups.values().find(|n| n.full_path.eq_ignore_ascii_case(path))
+                    estate
+                        .groups
+                        .values()
+                        .find(|n| n.full_path.eq_ignore_ascii_case(path))
                 }
                 (None, None) => {
                     return Err(ApiError::BadRequest(
-                        "a ResourceGroupSDT needs `deviceGroupId` (or `deviceGroupFullPath`)".into(),
+                        "a ResourceGroupSDT needs `deviceGroupId` (or `deviceGroupFullPath`)"
+                            .into(),
                     ))
                 }
             }
             .ok_or_else(|| ApiError::BadRequest("the SDT's device group does not exist".into()))?;
             let scope = group_scope(estate, group.doc.id);
             if !may(caller, scope.clone(), Level::Read) {
-                return Err(ApiError::BadRequest("the SDT's device group does not exist".into()));
+                return Err(ApiError::BadRequest(
+                    "the SDT's device group does not exist".into(),
+                ));
             }
             require(caller, scope, Level::Write)?;
             doc.device_group_id = group.doc.id;
@@ -506,7 +537,12 @@ pub async fn create(state: &AppState, caller: &Caller, body: &Value) -> Result<V
     let audit = caller.actor.event(
         state.portal.now(),
         "sdt.create",
-        format!("created {} {{id}} on {} {}", doc.kind.as_lm(), target_noun(doc.kind), doc.target()),
+        format!(
+            "created {} {{id}} on {} {}",
+            doc.kind.as_lm(),
+            target_noun(doc.kind),
+            doc.target()
+        ),
     );
     let created = objects::create(state.portal.store.as_ref(), &doc, Some(audit)).await?;
     state.alerts.sdts.invalidate();
@@ -557,14 +593,30 @@ pub async fn update(
         && given
             .get("sdtType")
             .and_then(Value::as_str)
-            .is_some_and(|t| !t.eq_ignore_ascii_case(current.schedule.sdt_type.as_deref().unwrap_or_default()))
+            .is_some_and(|t| {
+                !t.eq_ignore_ascii_case(current.schedule.sdt_type.as_deref().unwrap_or_default())
+            })
     {
-        for k in ["startDateTime", "endDateTime", "hour", "minute", "endHour", "endMinute", "weekDay", "weekOfMonth", "monthDay", "duration"] {
+        for k in [
+            "startDateTime",
+            "endDateTime",
+            "hour",
+            "minute",
+            "endHour",
+            "endMinute",
+            "weekDay",
+            "weekOfMonth",
+            "monthDay",
+            "duration",
+        ] {
             merged.remove(k);
         }
     }
     // `duration` echoed back with a changed end would contradict it; the end wins.
-    if given.contains_key("endDateTime") || given.contains_key("endHour") || given.contains_key("endMinute") {
+    if given.contains_key("endDateTime")
+        || given.contains_key("endHour")
+        || given.contains_key("endMinute")
+    {
         merged.remove("duration");
     }
     for (k, v) in given {
@@ -633,7 +685,10 @@ mod tests {
     fn ids() {
         assert_eq!(parse_id("R_12").unwrap(), (Some(SdtKind::Resource), 12));
         assert_eq!(parse_id("rg_3").unwrap(), (Some(SdtKind::ResourceGroup), 3));
-        assert_eq!(parse_id("DDS_4").unwrap(), (Some(SdtKind::DeviceDataSource), 4));
+        assert_eq!(
+            parse_id("DDS_4").unwrap(),
+            (Some(SdtKind::DeviceDataSource), 4)
+        );
         assert_eq!(parse_id("C_5").unwrap(), (Some(SdtKind::Collector), 5));
         assert_eq!(parse_id("9").unwrap(), (None, 9));
         assert!(parse_id("X_1").is_err());

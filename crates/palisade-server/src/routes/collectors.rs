@@ -28,7 +28,11 @@ use std::sync::Arc;
 async fn render_one(state: &AppState, c: &CollectorDoc) -> Result<Value, ApiError> {
     let names = ops::group_names(state).await?;
     let estate = state.estate.get(&state.portal).await?;
-    let hosts = estate.devices.values().filter(|d| d.collector_id == c.id).count();
+    let hosts = estate
+        .devices
+        .values()
+        .filter(|d| d.collector_id == c.id)
+        .count();
     Ok(ops::render(
         c,
         names.get(&c.group_id).map(String::as_str).unwrap_or(""),
@@ -50,7 +54,8 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> Result<Json<ListEnvelope>, ApiError> {
     let params = Params::parse(q.as_deref())?;
-    let all: Vec<CollectorDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let all: Vec<CollectorDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     let names = ops::group_names(&state).await?;
     let estate = state.estate.get(&state.portal).await?;
     let now = state.portal.now();
@@ -58,8 +63,17 @@ pub async fn list(
         .iter()
         .filter(|c| ops::require(&caller, c.group_id, Level::Read).is_ok())
         .map(|c| {
-            let hosts = estate.devices.values().filter(|d| d.collector_id == c.id).count();
-            ops::render(c, names.get(&c.group_id).map(String::as_str).unwrap_or(""), hosts, now)
+            let hosts = estate
+                .devices
+                .values()
+                .filter(|d| d.collector_id == c.id)
+                .count();
+            ops::render(
+                c,
+                names.get(&c.group_id).map(String::as_str).unwrap_or(""),
+                hosts,
+                now,
+            )
         })
         .collect();
     params.list(items, COLLECTOR_REQUIRED)
@@ -135,8 +149,10 @@ pub async fn list_groups(
     RawQuery(q): RawQuery,
 ) -> Result<Json<ListEnvelope>, ApiError> {
     let params = Params::parse(q.as_deref())?;
-    let groups: Vec<CollectorGroupDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
-    let collectors: Vec<CollectorDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let groups: Vec<CollectorGroupDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let collectors: Vec<CollectorDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     let items = groups
         .iter()
         .filter(|g| ops::require(&caller, g.id, Level::Read).is_ok())
@@ -156,7 +172,14 @@ pub async fn get_group(
     let g: CollectorGroupDoc = objects::get(state.portal.store.as_ref(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("collector group {id} not found")))?;
-    let collectors: Vec<CollectorDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery { ref_id: Some(id), flag: None }).await?;
+    let collectors: Vec<CollectorDoc> = objects::list(
+        state.portal.store.as_ref(),
+        ObjectQuery {
+            ref_id: Some(id),
+            flag: None,
+        },
+    )
+    .await?;
     Ok(Json(render_group(&g, collectors.len())))
 }
 
@@ -166,21 +189,36 @@ pub async fn create_group(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    ops::require(&caller, 0, Level::Write).or_else(|_| {
-        // Creating a group needs the wildcard.
-        Err(ApiError::Forbidden("creating collector groups needs setting:collectorgroup.*:write".into()))
+    // Creating a group needs the wildcard.
+    ops::require(&caller, 0, Level::Write).map_err(|_| {
+        ApiError::Forbidden("creating collector groups needs setting:collectorgroup.*:write".into())
     })?;
     let body: Value = parse_json(&body)?;
-    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().trim().to_string();
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if name.is_empty() || name.len() > 255 {
-        return Err(ApiError::BadRequest("a collector group needs a `name` of 1 to 255 bytes".into()));
+        return Err(ApiError::BadRequest(
+            "a collector group needs a `name` of 1 to 255 bytes".into(),
+        ));
     }
     let doc = CollectorGroupDoc {
         name: name.clone(),
-        description: body.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
+        description: body
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         ..Default::default()
     };
-    let audit = caller.actor.event(state.portal.now(), "collectorgroup.create", format!("created collector group {{id}} `{name}`"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "collectorgroup.create",
+        format!("created collector group {{id}} `{name}`"),
+    );
     let g = objects::create(state.portal.store.as_ref(), &doc, Some(audit)).await?;
     Ok(Json(render_group(&g, 0)))
 }
@@ -193,11 +231,25 @@ pub async fn delete_group(
 ) -> Result<Json<Value>, ApiError> {
     let id = id(&raw, "collector group")?;
     ops::require(&caller, id, Level::Write)?;
-    let members: Vec<CollectorDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery { ref_id: Some(id), flag: None }).await?;
+    let members: Vec<CollectorDoc> = objects::list(
+        state.portal.store.as_ref(),
+        ObjectQuery {
+            ref_id: Some(id),
+            flag: None,
+        },
+    )
+    .await?;
     if !members.is_empty() {
-        return Err(ApiError::Conflict(format!("collector group {id} still holds {} collectors", members.len())));
+        return Err(ApiError::Conflict(format!(
+            "collector group {id} still holds {} collectors",
+            members.len()
+        )));
     }
-    let audit = caller.actor.event(state.portal.now(), "collectorgroup.delete", format!("deleted collector group {id}"));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "collectorgroup.delete",
+        format!("deleted collector group {id}"),
+    );
     objects::delete::<CollectorGroupDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
     Ok(Json(json!({})))
 }
@@ -212,7 +264,11 @@ fn peer_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
     palisade_core::client_ip::client_ip(peer.ip(), fwd, &state.trusted_proxies).to_string()
 }
 
-async fn collector_of(state: &AppState, headers: &HeaderMap, ip: &str) -> Result<CollectorDoc, ApiError> {
+async fn collector_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: &str,
+) -> Result<CollectorDoc, ApiError> {
     let decision = state.ip_limiter.hit(ip, state.portal.now());
     if !decision.allowed {
         return Err(ApiError::RateLimited {
@@ -283,20 +339,27 @@ pub async fn protocol_heartbeat(
             format!(
                 "collector {} now runs {} an administrative account",
                 c.id,
-                if req.report.is_admin_account { "as" } else { "without" }
+                if req.report.is_admin_account {
+                    "as"
+                } else {
+                    "without"
+                }
             ),
         );
         state.audit.record(audit).await;
     }
     ops::heartbeat(&state, c.id, req.report, &ip).await?;
     let work = work_for(&state, c.id).await?;
-    Ok(Json(json!({"collectorId": c.id, "serverTimeMs": state.portal.now(), "workVersion": work.1})))
+    Ok(Json(
+        json!({"collectorId": c.id, "serverTimeMs": state.portal.now(), "workVersion": work.1}),
+    ))
 }
 
 /// The work of a collector and its version (a hash of it).
 async fn work_for(state: &AppState, collector: i64) -> Result<(Value, String), ApiError> {
     let estate = state.estate.get(&state.portal).await?;
-    let datasources: Vec<DatasourceDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let datasources: Vec<DatasourceDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     let parsed: Vec<(&DatasourceDoc, Option<applies_to::Expr>)> = datasources
         .iter()
         .map(|d| {
@@ -311,12 +374,29 @@ async fn work_for(state: &AppState, collector: i64) -> Result<(Value, String), A
         .collect();
     let mut devices = Vec::new();
     let mut used = std::collections::BTreeSet::new();
-    for v in estate.devices.values().filter(|d| d.collector_id == collector) {
+    for v in estate
+        .devices
+        .values()
+        .filter(|d| d.collector_id == collector)
+    {
         let mut props = serde_json::Map::new();
         for p in v.properties.values() {
-            props.insert(p.name.clone(), Value::String(props::reveal(&state.portal.keys, &p.name, &p.value, p.sealed)?));
+            props.insert(
+                p.name.clone(),
+                Value::String(props::reveal(
+                    &state.portal.keys,
+                    &p.name,
+                    &p.value,
+                    p.sealed,
+                )?),
+            );
         }
-        let lookup = |name: &str| v.properties.get(&name.to_ascii_lowercase()).filter(|p| !p.sealed).map(|p| p.value.clone());
+        let lookup = |name: &str| {
+            v.properties
+                .get(&name.to_ascii_lowercase())
+                .filter(|p| !p.sealed)
+                .map(|p| p.value.clone())
+        };
         let applied: Vec<&str> = parsed
             .iter()
             .filter(|(_, e)| e.as_ref().is_some_and(|e| e.matches(&lookup)))
@@ -333,7 +413,11 @@ async fn work_for(state: &AppState, collector: i64) -> Result<(Value, String), A
             "datasources": applied,
         }));
     }
-    let defs: Vec<&Value> = datasources.iter().filter(|d| used.contains(&d.name)).map(|d| &d.definition).collect();
+    let defs: Vec<&Value> = datasources
+        .iter()
+        .filter(|d| used.contains(&d.name))
+        .map(|d| &d.definition)
+        .collect();
     let work = json!({"collectorId": collector, "devices": devices, "datasources": defs});
     let version = hex::encode(&sha2::Sha256::digest(work.to_string().as_bytes())[..12]);
     Ok((work, version))
@@ -363,7 +447,14 @@ pub async fn protocol_work(
         ip: ip.clone(),
         ..Default::default()
     }
-    .event(state.portal.now(), "collector.work", format!("collector {} fetched work version {version}: {n} devices with their credentials", c.id));
+    .event(
+        state.portal.now(),
+        "collector.work",
+        format!(
+            "collector {} fetched work version {version}: {n} devices with their credentials",
+            c.id
+        ),
+    );
     if !state.audit.record(audit).await {
         return Err(ApiError::Unavailable);
     }
@@ -430,7 +521,9 @@ pub async fn protocol_results(
     }
     let req: ResultsRequest = parse_json(&body)?;
     if req.batch_id.is_empty() || req.batch_id.len() > 128 {
-        return Err(ApiError::BadRequest("`batchId` must be 1 to 128 characters".into()));
+        return Err(ApiError::BadRequest(
+            "`batchId` must be 1 to 128 characters".into(),
+        ));
     }
     let estate = state.estate.get(&state.portal).await?;
     let mut points = Vec::new();
@@ -438,8 +531,15 @@ pub async fn protocol_results(
     let mut refused = Vec::new();
     let mut statuses = Vec::new();
     for r in &req.results {
-        let Some(dev) = estate.devices.get(&r.device_id).filter(|d| d.collector_id == c.id) else {
-            refused.push(format!("device {} is not monitored by collector {}", r.device_id, c.id));
+        let Some(dev) = estate
+            .devices
+            .get(&r.device_id)
+            .filter(|d| d.collector_id == c.id)
+        else {
+            refused.push(format!(
+                "device {} is not monitored by collector {}",
+                r.device_id, c.id
+            ));
             continue;
         };
         let instance = r.instance.clone().unwrap_or_else(|| r.datasource.clone());
@@ -456,9 +556,13 @@ pub async fn protocol_results(
             (r.device_id, r.datasource.clone(), instance.clone()),
             InstanceSpec {
                 name: instance.clone(),
-                display_name: r.instance_display_name.clone().unwrap_or_else(|| instance.clone()),
+                display_name: r
+                    .instance_display_name
+                    .clone()
+                    .unwrap_or_else(|| instance.clone()),
                 description: String::new(),
-                properties: serde_json::to_string(&r.instance_properties).unwrap_or_else(|_| "{}".into()),
+                properties: serde_json::to_string(&r.instance_properties)
+                    .unwrap_or_else(|_| "{}".into()),
             },
         );
         for (dp, v) in &r.values {
@@ -479,12 +583,21 @@ pub async fn protocol_results(
     // remember the id: a crash in between makes the retry write the same samples again,
     // which the time-series store and the alert evaluator treat as the same samples.
     if state.portal.store.batch_seen(c.id, &req.batch_id).await? {
-        return Ok(Json(json!({"batchId": req.batch_id, "duplicate": true, "accepted": 0})));
+        return Ok(Json(
+            json!({"batchId": req.batch_id, "duplicate": true, "accepted": 0}),
+        ));
     }
     let n = pipeline::accept(&state, points, &meta).await?;
     let now = state.portal.now();
-    if !state.portal.store.claim_batch(c.id, &req.batch_id, now).await? {
-        return Ok(Json(json!({"batchId": req.batch_id, "duplicate": true, "accepted": 0})));
+    if !state
+        .portal
+        .store
+        .claim_batch(c.id, &req.batch_id, now)
+        .await?
+    {
+        return Ok(Json(
+            json!({"batchId": req.batch_id, "duplicate": true, "accepted": 0}),
+        ));
     }
     {
         let mut map = state.task_status.lock();
@@ -492,5 +605,7 @@ pub async fn protocol_results(
             map.insert(k, s);
         }
     }
-    Ok(Json(json!({"batchId": req.batch_id, "duplicate": false, "accepted": n, "refused": refused})))
+    Ok(Json(
+        json!({"batchId": req.batch_id, "duplicate": false, "accepted": n, "refused": refused}),
+    ))
 }

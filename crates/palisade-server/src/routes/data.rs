@@ -174,7 +174,10 @@ pub async fn instance_data(
         .collect();
     columns.sort_by(|a, b| a.0.cmp(&b.0));
     let _ = series_key; // the labels above are the ones series_key writes
-    let mut times: Vec<i64> = columns.iter().flat_map(|(_, s)| s.iter().map(|x| x.ts_ms)).collect();
+    let mut times: Vec<i64> = columns
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|x| x.ts_ms))
+        .collect();
     times.sort_unstable_by(|a, b| b.cmp(a));
     times.dedup();
     times.truncate(MAX_ROWS);

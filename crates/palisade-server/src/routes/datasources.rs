@@ -42,21 +42,35 @@ fn definition_from_body(body: &Bytes) -> Result<palisade_core::datasource::DataS
 }
 
 /// `GET /setting/datasources`.
-pub async fn list(State(state): State<Arc<AppState>>, caller: Caller, RawQuery(q): RawQuery) -> Result<Json<ListEnvelope>, ApiError> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Result<Json<ListEnvelope>, ApiError> {
     caller.require(READ)?;
-    let all: Vec<DatasourceDoc> = objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
+    let all: Vec<DatasourceDoc> =
+        objects::list(state.portal.store.as_ref(), ObjectQuery::default()).await?;
     Params::parse(q.as_deref())?.list(all.iter().map(ops::render).collect(), ops::REQUIRED)
 }
 
 /// `GET /setting/datasources/{id}`.
-pub async fn get(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     caller.require(READ)?;
     let d = load(&state, id(&raw, "datasource")?).await?;
     Params::parse(q.as_deref())?.one(ops::render(&d), ops::REQUIRED)
 }
 
 /// `GET /setting/datasources/{id}/export`: the file.
-pub async fn export(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>) -> Result<Response, ApiError> {
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require(READ)?;
     let d = load(&state, id(&raw, "datasource")?).await?;
     let text = ops::export(&d)?;
@@ -64,7 +78,11 @@ pub async fn export(State(state): State<Arc<AppState>>, caller: Caller, Path(raw
 }
 
 /// `POST /setting/datasources`.
-pub async fn create(State(state): State<Arc<AppState>>, caller: Caller, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let ds = definition_from_body(&body)?;
     let d = ops::create(&state.portal, &caller.actor, ds).await?;
@@ -73,7 +91,11 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller, body: By
 }
 
 /// `POST /setting/datasources/import`: an exported file; creates or replaces by name.
-pub async fn import(State(state): State<Arc<AppState>>, caller: Caller, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn import(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let ds = ops::parse(body_text(&body)?)?;
     let d = ops::import(&state.portal, &caller.actor, ds).await?;
@@ -81,7 +103,12 @@ pub async fn import(State(state): State<Arc<AppState>>, caller: Caller, body: By
 }
 
 /// `PUT`/`PATCH /setting/datasources/{id}`: the whole definition.
-pub async fn update(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let id = id(&raw, "datasource")?;
     load(&state, id).await?;
@@ -91,11 +118,19 @@ pub async fn update(State(state): State<Arc<AppState>>, caller: Caller, Path(raw
 }
 
 /// `DELETE /setting/datasources/{id}`.
-pub async fn delete(State(state): State<Arc<AppState>>, caller: Caller, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(WRITE)?;
     let id = id(&raw, "datasource")?;
     let d = load(&state, id).await?;
-    let audit = caller.actor.event(state.portal.now(), "datasource.delete", format!("deleted datasource {id} `{}`", d.name));
+    let audit = caller.actor.event(
+        state.portal.now(),
+        "datasource.delete",
+        format!("deleted datasource {id} `{}`", d.name),
+    );
     objects::delete::<DatasourceDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
     Ok(Json(json!({})))
 }

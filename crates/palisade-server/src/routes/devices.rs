@@ -160,7 +160,10 @@ pub async fn get_device_property(
         .get(&id)
         .filter(|v| ops::may(&caller, v.all_groups.iter().copied(), Level::Read))
         .ok_or_else(|| ApiError::NotFound(format!("device {id} not found")))?;
-    Ok(Json(find_property(ops::render_device_properties(v), &name)?))
+    Ok(Json(find_property(
+        ops::render_device_properties(v),
+        &name,
+    )?))
 }
 
 fn property_body(body: &[u8], path_name: Option<&str>) -> Result<(String, String), ApiError> {
@@ -182,12 +185,21 @@ fn property_body(body: &[u8], path_name: Option<&str>) -> Result<(String, String
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Bool(b)) => b.to_string(),
-        _ => return Err(ApiError::BadRequest("a property needs a string `value`".into())),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "a property needs a string `value`".into(),
+            ))
+        }
     };
     Ok((name, value))
 }
 
-async fn property_answer(state: &AppState, caller: &Caller, owner: Owner, name: &str) -> Result<Json<Value>, ApiError> {
+async fn property_answer(
+    state: &AppState,
+    caller: &Caller,
+    owner: Owner,
+    name: &str,
+) -> Result<Json<Value>, ApiError> {
     let estate = state.estate.get(&state.portal).await?;
     let items = match owner {
         Owner::Device(id) => estate
@@ -214,7 +226,16 @@ pub async fn add_device_property(
 ) -> Result<Json<Value>, ApiError> {
     let id = id(&raw, "device")?;
     let (name, value) = property_body(&body, None)?;
-    ops::set_property(&state, &caller, Owner::Device(id), &name, Some(&value), false, true).await?;
+    ops::set_property(
+        &state,
+        &caller,
+        Owner::Device(id),
+        &name,
+        Some(&value),
+        false,
+        true,
+    )
+    .await?;
     property_answer(&state, &caller, Owner::Device(id), &name).await
 }
 
@@ -227,7 +248,16 @@ pub async fn update_device_property(
 ) -> Result<Json<Value>, ApiError> {
     let id = id(&raw, "device")?;
     let (name, value) = property_body(&body, Some(&name))?;
-    ops::set_property(&state, &caller, Owner::Device(id), &name, Some(&value), true, false).await?;
+    ops::set_property(
+        &state,
+        &caller,
+        Owner::Device(id),
+        &name,
+        Some(&value),
+        true,
+        false,
+    )
+    .await?;
     property_answer(&state, &caller, Owner::Device(id), &name).await
 }
 
@@ -385,7 +415,16 @@ pub async fn add_group_property(
 ) -> Result<Json<Value>, ApiError> {
     let id = id(&raw, "device group")?;
     let (name, value) = property_body(&body, None)?;
-    ops::set_property(&state, &caller, Owner::Group(id), &name, Some(&value), false, true).await?;
+    ops::set_property(
+        &state,
+        &caller,
+        Owner::Group(id),
+        &name,
+        Some(&value),
+        false,
+        true,
+    )
+    .await?;
     property_answer(&state, &caller, Owner::Group(id), &name).await
 }
 
@@ -398,7 +437,16 @@ pub async fn update_group_property(
 ) -> Result<Json<Value>, ApiError> {
     let id = id(&raw, "device group")?;
     let (name, value) = property_body(&body, Some(&name))?;
-    ops::set_property(&state, &caller, Owner::Group(id), &name, Some(&value), true, false).await?;
+    ops::set_property(
+        &state,
+        &caller,
+        Owner::Group(id),
+        &name,
+        Some(&value),
+        true,
+        false,
+    )
+    .await?;
     property_answer(&state, &caller, Owner::Group(id), &name).await
 }
 

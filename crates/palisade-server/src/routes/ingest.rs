@@ -35,7 +35,10 @@ async fn backfill_ms(state: &AppState) -> Result<i64, ApiError> {
 }
 
 /// The device a payload's `resourceIds` name: every listed property must match.
-fn matching<'a>(estate: &'a Estate, ids: &BTreeMap<String, String>) -> Vec<&'a crate::monitor::estate::DeviceView> {
+fn matching<'a>(
+    estate: &'a Estate,
+    ids: &BTreeMap<String, String>,
+) -> Vec<&'a crate::monitor::estate::DeviceView> {
     estate
         .devices
         .values()
@@ -144,7 +147,8 @@ async fn resolve(
         [] => {}
         _ => {
             return Err(ApiError::BadRequest(
-                "resourceIds match more than one device; add a property that tells them apart".into(),
+                "resourceIds match more than one device; add a property that tells them apart"
+                    .into(),
             ))
         }
     }
@@ -154,7 +158,9 @@ async fn resolve(
         ));
     }
     if !may(caller, [ROOT_GROUP], Level::Manage) {
-        return Err(ApiError::Forbidden("creating devices needs host_group manage".into()));
+        return Err(ApiError::Forbidden(
+            "creating devices needs host_group manage".into(),
+        ));
     }
     let ids = &payload.resource_ids;
     let get = |k: &str| {

@@ -16,9 +16,10 @@ use palisade_promql::eval::EvalOptions;
 use std::sync::Arc;
 
 fn params(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let mut out: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     out.extend(form_urlencoded::parse(body).into_owned());
     out
 }
@@ -45,7 +46,13 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     allowed(&caller)?;
     let p = params(q.as_deref(), &body);
-    let (s, b) = api::query_text(state.tsdb()?.as_ref(), &p, state.portal.now(), &EvalOptions::default()).await;
+    let (s, b) = api::query_text(
+        state.tsdb()?.as_ref(),
+        &p,
+        state.portal.now(),
+        &EvalOptions::default(),
+    )
+    .await;
     Ok(json(s, b))
 }
 

@@ -51,7 +51,10 @@ pub struct Args {
 }
 
 /// Opens the time-series store: embedded under the data directory, or remote.
-fn open_tsdb(store: &StoreConfig, args: &Args) -> anyhow::Result<palisade_server::monitor::TsdbHandle> {
+fn open_tsdb(
+    store: &StoreConfig,
+    args: &Args,
+) -> anyhow::Result<palisade_server::monitor::TsdbHandle> {
     use std::sync::Arc;
     if let (Some(w), Some(r)) = (&args.tsdb_remote_write_url, &args.tsdb_remote_read_url) {
         let mut cfg = palisade_tsdb_remote::RemoteConfig::new(w.clone(), r.clone());
