@@ -2214,3 +2214,235 @@ impl TimeSeriesStore for Tsdb {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "palisade-tsdb-db-{name}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn manual() -> Options {
+        Options {
+            background: false,
+            ..Options::default()
+        }
+    }
+
+    fn key(i: usize) -> SeriesKey {
+        SeriesKey::new("m")
+            .with_label("device", format!("d{:04}", i / 10))
+            .with_label("point", format!("p{}", i % 10))
+    }
+
+    async fn raw(db: &Tsdb) -> BTreeMap<SeriesKey, Vec<Sample>> {
+        db.query_range(&Selector::all(), i64::MIN, i64::MAX, 0, Aggregation::Raw)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    const T0: i64 = 1_000_000_000_000_000;
+
+    #[tokio::test]
+    async fn handles_append_survive_flush_and_reopen_and_are_store_bound() {
+        let dir = TempDir::new("refs");
+        let keys: Vec<SeriesKey> = (0..300).map(key).collect();
+        let mut want: BTreeMap<SeriesKey, Vec<Sample>> = BTreeMap::new();
+        let old_ref;
+        {
+            let db = Tsdb::open(&dir.0, manual()).unwrap();
+            // Some series exist before (through the trait), the rest are created by resolve.
+            db.append(&[(keys[7].clone(), vec![Sample::new(T0 - 5, 0.5)])])
+                .await
+                .unwrap();
+            want.entry(keys[7].clone())
+                .or_default()
+                .push(Sample::new(T0 - 5, 0.5));
+            let refs = db.resolve(&keys).unwrap();
+            assert_eq!(refs.len(), keys.len());
+            assert_eq!(db.resolve(&keys[..10]).unwrap(), refs[..10].to_vec());
+            let ids: std::collections::BTreeSet<u64> = refs.iter().map(|r| r.id()).collect();
+            assert_eq!(ids.len(), keys.len(), "one series per key");
+            for round in 0..3i64 {
+                // Later rounds first: out of order within the head.
+                let r = 2 - round;
+                let batch: Vec<(SeriesRef, Sample)> = refs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &h)| (h, Sample::new(T0 + r * 1000, (i as i64 * 10 + r) as f64)))
+                    .collect();
+                db.append_refs(&batch).await.unwrap();
+                for (i, k) in keys.iter().enumerate() {
+                    want.entry(k.clone())
+                        .or_default()
+                        .push(Sample::new(T0 + r * 1000, (i as i64 * 10 + r) as f64));
+                }
+                if round == 1 {
+                    db.flush_now().unwrap();
+                }
+            }
+            // The same handle twice in one batch: both samples; an equal timestamp replaces.
+            db.append_refs(&[
+                (refs[3], Sample::new(T0 + 5000, 1.0)),
+                (refs[3], Sample::new(T0 + 6000, 2.0)),
+                (refs[3], Sample::new(T0 + 1000, 9.0)),
+            ])
+            .await
+            .unwrap();
+            let w = want.get_mut(&keys[3]).unwrap();
+            w.push(Sample::new(T0 + 5000, 1.0));
+            w.push(Sample::new(T0 + 6000, 2.0));
+            for s in w.iter_mut() {
+                if s.ts_ms == T0 + 1000 {
+                    s.value = 9.0;
+                }
+            }
+            for v in want.values_mut() {
+                v.sort_by_key(|s| s.ts_ms);
+            }
+            assert_eq!(raw(&db).await, want);
+            assert_eq!(db.stats().series, keys.len());
+            old_ref = refs[0];
+            db.close_now();
+            assert!(matches!(
+                db.append_refs(&[(refs[0], Sample::new(T0, 1.0))]).await,
+                Err(TsdbError::Closed)
+            ));
+        }
+        // Reopen: the WAL replays what was not flushed; handles of the old store are refused.
+        let db = Tsdb::open(&dir.0, manual()).unwrap();
+        assert_eq!(raw(&db).await, want);
+        let err = db
+            .append_refs(&[(old_ref, Sample::new(T0, 1.0))])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TsdbError::InvalidSeries(_)), "{err}");
+        let again = db.resolve(&keys).unwrap();
+        assert_eq!(again[0].id(), old_ref.id(), "ids are stable");
+        let other = Tsdb::open(TempDir::new("other").0.as_path(), manual()).unwrap();
+        assert!(matches!(
+            other.append_refs(&[(again[0], Sample::new(T0, 1.0))]).await,
+            Err(TsdbError::InvalidSeries(_))
+        ));
+        assert!(matches!(
+            db.resolve(&[SeriesKey::new("")]),
+            Err(TsdbError::InvalidSeries(_))
+        ));
+    }
+
+    /// Batches with the keys of an earlier batch reuse its lookups; batches that only look
+    /// alike (same count, same encoded length, other keys or another order) do not.
+    #[tokio::test]
+    async fn batch_shapes_are_reused_only_for_identical_keys() {
+        let dir = TempDir::new("shape");
+        let db = Tsdb::open(&dir.0, manual()).unwrap();
+        let n = SHAPE_MIN_ENTRIES + 44;
+        let keys: Vec<SeriesKey> = (0..n).map(key).collect();
+        let mut reversed = keys.clone();
+        reversed.reverse();
+        // Same encoded length as `keys`, one key different.
+        let mut changed = keys.clone();
+        changed[5] = SeriesKey::new("m")
+            .with_label("device", "x0000")
+            .with_label("point", "p5");
+        let mut want: BTreeMap<SeriesKey, Vec<Sample>> = BTreeMap::new();
+        let mut ts = T0;
+        for (round, ks) in [&keys, &keys, &reversed, &changed, &keys, &reversed]
+            .into_iter()
+            .enumerate()
+        {
+            ts += 1000;
+            let batch: Vec<(SeriesKey, Vec<Sample>)> = ks
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    // Multi-sample entries and empty ones (skipped) in some rounds.
+                    let samples = match (round, i % 50) {
+                        (1, 0) => vec![Sample::new(ts, i as f64), Sample::new(ts + 1, -1.0)],
+                        (4, 1) => Vec::new(),
+                        _ => vec![Sample::new(ts, (round * 100_000 + i) as f64)],
+                    };
+                    (k.clone(), samples)
+                })
+                .collect();
+            db.append(&batch).await.unwrap();
+            for (k, s) in batch {
+                want.entry(k).or_default().extend(s);
+            }
+        }
+        assert!(!db.inner.shapes.lock().is_empty(), "shapes are cached");
+        assert_eq!(raw(&db).await, want);
+        assert_eq!(db.stats().series, n + 1);
+    }
+
+    /// Two appenders that interleave timestamps of the same series end up sorted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appenders_interleave() {
+        let dir = TempDir::new("conc");
+        let db = Arc::new(Tsdb::open(&dir.0, manual()).unwrap());
+        let keys: Vec<SeriesKey> = (0..400).map(key).collect();
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for a in 0..2 {
+            let db = Arc::clone(&db);
+            let keys = keys.clone();
+            let next = Arc::clone(&next);
+            tasks.push(tokio::spawn(async move {
+                let refs = db.resolve(&keys).unwrap();
+                loop {
+                    let m = next.fetch_add(1, Ordering::Relaxed);
+                    if m >= 60 {
+                        break;
+                    }
+                    let ts = T0 + m as i64 * 60_000;
+                    if a == 0 {
+                        let b: Vec<(SeriesKey, Vec<Sample>)> = keys
+                            .iter()
+                            .map(|k| (k.clone(), vec![Sample::new(ts, m as f64)]))
+                            .collect();
+                        db.append(&b).await.unwrap();
+                    } else {
+                        let b: Vec<(SeriesRef, Sample)> = refs
+                            .iter()
+                            .map(|&r| (r, Sample::new(ts, m as f64)))
+                            .collect();
+                        db.append_refs(&b).await.unwrap();
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let got = raw(&db).await;
+        assert_eq!(got.len(), keys.len());
+        for s in got.values() {
+            let want: Vec<Sample> = (0..60)
+                .map(|m| Sample::new(T0 + m * 60_000, m as f64))
+                .collect();
+            assert_eq!(s, &want);
+        }
+        assert_eq!(db.stats().head_samples, 400 * 60);
+    }
+}

@@ -292,6 +292,43 @@ mod tests {
     }
 
     #[test]
+    fn series_head_matches_the_model_across_takes() {
+        let mut state = 777u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut head = SeriesHead::new(1);
+        for round in 0..50 {
+            let mut model = std::collections::BTreeMap::new();
+            let mut t = (next() % 1000) as i64 - 500;
+            for i in 0..200 {
+                t += (next() % 3) as i64;
+                let ts = match next() % 8 {
+                    0 => t - 1,
+                    1 => t - (next() % 20) as i64,
+                    _ => t,
+                };
+                let new = !model.contains_key(&ts);
+                assert_eq!(head.insert(Sample::new(ts, i as f64)), new);
+                model.insert(ts, i as f64);
+            }
+            let want: Vec<Sample> = model.into_iter().map(|(t, x)| Sample::new(t, x)).collect();
+            assert_eq!(head.samples(), &want[..]);
+            let spare = if round % 2 == 0 {
+                Vec::with_capacity(10)
+            } else {
+                vec![Sample::new(1, 1.0)]
+            };
+            assert_eq!(head.take(spare), want);
+            assert!(head.samples().is_empty());
+            head.reserve_first(16);
+        }
+    }
+
+    #[test]
     fn insert_keeps_order_and_last_write_wins() {
         let mut v = Vec::new();
         for (t, x) in [

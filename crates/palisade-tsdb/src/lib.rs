@@ -25,14 +25,25 @@
 //!
 //! # Design of the embedded store
 //!
-//! **Write path.** [`TimeSeriesStore::append`] validates the keys, hashes each to one of 32
-//! head shards and, per shard under its lock, (1) finds or creates the series (a new series
-//! gets the next id and a *series record*), (2) inserts the samples into the series' head
-//! (a sorted vector; an out-of-order sample is inserted in place, an equal timestamp
-//! replaces the value, so the last write wins), and (3) encodes a *samples record* into the
-//! write-ahead log's shared buffer. Head order and WAL order of a series therefore agree,
-//! and a replay reproduces the head exactly. The call then waits until the WAL writer
-//! reports its bytes synced.
+//! **Write path.** [`TimeSeriesStore::append`] first walks the batch in its order: it
+//! validates and encodes each key (one buffer for the batch) and copies the sample of
+//! single-sample entries, so that nothing is looked up in the caller's batch later. If the
+//! encoded keys equal, byte for byte, those of a recent batch (an ingest path sends the same
+//! keys in the same order every poll), that batch's lookups are reused (its *shape*: the
+//! series' shard and slot per entry, grouped by shard); otherwise each key is hashed to one
+//! of 32 head shards and looked up there. Then, per shard under its lock, it (1) finds or
+//! creates the series (a new series gets the next id and a *series record*), (2) inserts the
+//! samples into the series' head (a sorted vector; an in-order sample is compared with the
+//! series' last timestamp and pushed; an out-of-order one is inserted in place, an equal
+//! timestamp replaces the value, so the last write wins), and (3) encodes a *samples record*
+//! and queues it to the write-ahead log. Head order and WAL order of a series therefore
+//! agree, and a replay reproduces the head exactly. Concurrent appenders start at different
+//! shards and pass over busy ones, so they do not queue behind each other. The call wakes
+//! the WAL writer once and waits until it reports its bytes synced.
+//!
+//! [`Tsdb::resolve`] turns keys into [`SeriesRef`] handles (creating missing series) and
+//! [`Tsdb::append_refs`] appends `(handle, sample)` pairs: the same path without encoding,
+//! hashing or looking up keys. Handles are valid while the store that issued them is open.
 //!
 //! **Group commit.** One WAL thread loops: take the whole shared buffer, `write`, one
 //! `fdatasync`, publish "durable up to sequence N". Appenders that arrive during a sync
@@ -43,7 +54,8 @@
 //!
 //! **Flush (head → blocks).** Every [`Options::flush_interval`] (2 h), or when the head
 //! holds [`Options::max_head_samples`], the head is frozen (swapped out under a short
-//! exclusive lock, still readable) and the WAL rotates to a new segment at exactly that
+//! exclusive lock, still readable; each series' next head gets, allocated beforehand, room
+//! for as many samples as it had) and the WAL rotates to a new segment at exactly that
 //! point. The frozen samples are written as one *level-0* block per UTC day they touch
 //! (cheap varint codecs, so flushing does not compete with ingest for CPU); new series go to
 //! the series catalog; then the frozen head is dropped and the older WAL segments are

@@ -19,8 +19,10 @@
 //!
 //! States are loaded once ([`ObjectStore::load_alert_states`](palisade_store::ObjectStore))
 //! and saved for the series a transition touched, right after the transition's alert is
-//! written; other changes (counters) are saved every minute by the tick. A series with no
-//! threshold and no no-data alerting keeps no state at all.
+//! written. Other changes are saved every minute by the tick, but only for series where a
+//! restart would lose something (an open alert or a pending level, see `matters`): a
+//! series that is simply clean restarts from scratch, so the periodic save stays small. A
+//! series with no threshold and no no-data alerting keeps no state at all.
 //!
 //! # Order
 //!
@@ -330,6 +332,13 @@ pub fn start(state: &Arc<AppState>) {
     });
 }
 
+/// Whether losing this state in a restart would change an outcome: an alert is open or a
+/// level is pending. Only such states (and the save that makes one stop mattering) are
+/// saved periodically; a clean series restarts from scratch at no cost.
+fn matters(s: &AlertState) -> bool {
+    s.severity.is_some() || s.no_data.is_some() || s.breaching != [0; 3]
+}
+
 fn fmt_value(v: f64) -> String {
     format!("{v}")
 }
@@ -441,13 +450,15 @@ impl AlertEngine {
                 }
                 let cfg = cfg.unwrap_or_else(|| Arc::new(AlertConfig::new(None, DEFAULT_POLL_MS)));
                 let st = inner.states.entry(id.clone()).or_default();
+                let mattered = matters(st);
                 let t = st.observe(&cfg, p.ts_ms, p.value);
                 let idle = st.severity.is_none() && st.no_data.is_none();
+                let save = mattered || matters(st);
                 if inert && idle {
                     inner.states.remove(&id);
                     inner.dirty.remove(&id);
                     inner.removed.insert(id.clone());
-                } else {
+                } else if save {
                     inner.dirty.insert(id.clone());
                 }
                 if t != Transition::None {
@@ -735,11 +746,18 @@ impl AlertEngine {
             return;
         }
         let now = state.portal.now();
-        match (
-            state.estate.get(&state.portal).await,
-            self.datasources(state).await,
-        ) {
-            (Ok(estate), Ok(ds)) => {
+        let idle = self.inner.lock().states.is_empty();
+        let context = if idle {
+            None
+        } else {
+            Some((
+                state.estate.get(&state.portal).await,
+                self.datasources(state).await,
+            ))
+        };
+        match context {
+            None => {}
+            Some((Ok(estate), Ok(ds))) => {
                 let missing: BTreeSet<i64> = {
                     let mut inner = self.inner.lock();
                     let mut missing = BTreeSet::new();
@@ -792,7 +810,9 @@ impl AlertEngine {
                     }
                 }
             }
-            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "no-data checks skipped"),
+            Some((Err(e), _)) | Some((_, Err(e))) => {
+                tracing::warn!(error = %e, "no-data checks skipped")
+            }
         }
         self.apply_pending(state).await;
         if let Err(e) = self.sync_sdt(state, now).await {

@@ -81,10 +81,13 @@ pub fn in_sdt(sdts: &[LoadedSdt], device: &DeviceView, datasource: &str, now_ms:
         .any(|s| s.covers(device, datasource) && s.schedule.is_active(now_ms))
 }
 
+/// When a list was loaded, at which generation, and the list.
+type Snapshot = Option<(Instant, u64, Arc<Vec<LoadedSdt>>)>;
+
 /// The cached list of SDTs.
 #[derive(Debug, Default)]
 pub struct SdtCache {
-    current: parking_lot::RwLock<Option<(Instant, u64, Arc<Vec<LoadedSdt>>)>>,
+    current: parking_lot::RwLock<Snapshot>,
     generation: AtomicU64,
 }
 
