@@ -302,3 +302,28 @@ def test_data_sdk_push_read_back(mon: Monitoring) -> None:
                      "/v2/metric/ingest")})
     assert status.status_code == 400, status.text
     assert "10 minutes" in status.text or "older" in status.text
+
+
+def test_second_instance_on_the_same_data_dir_says_where_time_series_are(mon: Monitoring) -> None:
+    """The embedded time-series store belongs to one process: a second portal process on the
+    same data directory serves everything else and answers 503, naming the reason, where
+    time series are needed (never silently empty)."""
+    second = mon.store.serve()
+    try:
+        rest2 = second.rest(mon.lmv1)
+        assert rest2.get("/device/devices")["total"] >= 1
+        body = [{"resourceIds": {"system.displayname": unique("second")}, "dataSource": "X",
+                 "instances": [{"instanceName": "i", "dataPoints": [{"dataPointName": "v",
+                                                                    "values": {str(int(time.time())): "1"}}]}]}]
+        text = json.dumps(body)
+        resp = requests.post(second.base + "/rest/v2/metric/ingest", params={"create": "true"}, data=text, timeout=30,
+                             headers={"Content-Type": "application/json",
+                                      "Authorization": mon.lmv1.authorization("POST", text, "/v2/metric/ingest")})
+        assert resp.status_code == 503, resp.text
+        assert "another palisade process" in resp.json()["errorMessage"]
+        assert "--tsdb-remote-write-url" in resp.json()["errorMessage"]
+    finally:
+        second.stop()
+    # The first instance still ingests.
+    resp = mon.rest.call("GET", "/device/devices")
+    assert resp.status_code == 200

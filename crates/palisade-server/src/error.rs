@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 503: storage (and with it the audit log) is unavailable; nothing was changed.
     #[error("the portal's storage is unavailable; the request was not carried out")]
     Unavailable,
+    /// 503: a part of the portal is not available here, for the reason given.
+    #[error("{0}")]
+    NotAvailable(String),
     /// 500: a bug or an unexpected failure. Details are in the server log only.
     #[error("internal error")]
     Internal(String),
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotAvailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -70,8 +70,12 @@ pub struct AppState {
     pub estate: monitor::estate::EstateCache,
     /// The time-series store.
     pub tsdb: Option<monitor::TsdbHandle>,
+    /// Why there is no time-series store.
+    pub tsdb_unavailable: Option<String>,
     /// Datasource instances registered by this process.
     pub known_instances: monitor::pipeline::KnownInstances,
+    /// Last raw values of pushed counters (their rates are stored).
+    pub raw_counters: monitor::pipeline::RawCounters,
     /// Alert evaluation.
     pub alerts: monitor::alerts::AlertEngine,
     /// The last collection status per (device, datasource), as collectors report it.
@@ -97,6 +101,8 @@ pub struct AppOptions {
     pub sso: signin::sso::Providers,
     /// The time-series store (without one, monitoring data endpoints answer 503).
     pub tsdb: Option<monitor::TsdbHandle>,
+    /// Why there is no time-series store (shown in those 503 answers).
+    pub tsdb_unavailable: Option<String>,
 }
 
 /// Rate limits.
@@ -146,7 +152,9 @@ impl AppState {
             sso: options.sso,
             estate: monitor::estate::EstateCache::default(),
             tsdb: options.tsdb,
+            tsdb_unavailable: options.tsdb_unavailable,
             known_instances: Default::default(),
+            raw_counters: Default::default(),
             alerts: Default::default(),
             task_status: Default::default(),
         };
@@ -160,10 +168,13 @@ impl AppState {
 impl AppState {
     /// The time-series store, or 503.
     pub fn tsdb(&self) -> Result<&Arc<dyn palisade_tsdb::TimeSeriesStore>, error::ApiError> {
-        self.tsdb
-            .as_ref()
-            .map(|h| &h.0)
-            .ok_or_else(|| error::ApiError::Internal("no time-series store is configured".into()))
+        self.tsdb.as_ref().map(|h| &h.0).ok_or_else(|| {
+            error::ApiError::NotAvailable(
+                self.tsdb_unavailable
+                    .clone()
+                    .unwrap_or_else(|| "no time-series store is configured".into()),
+            )
+        })
     }
 }
 

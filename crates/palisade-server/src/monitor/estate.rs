@@ -108,6 +108,8 @@ pub struct Estate {
     pub groups: BTreeMap<i64, GroupNode>,
     /// Devices by id.
     pub devices: BTreeMap<i64, DeviceView>,
+    /// Device ids by lower-case display name (unique).
+    pub by_display_name: std::collections::HashMap<String, i64>,
 }
 
 fn system_properties(d: &DeviceDoc, groups: &BTreeMap<i64, GroupNode>) -> Vec<(String, String)> {
@@ -172,9 +174,13 @@ impl Estate {
         let mut estate = Estate {
             groups: nodes,
             devices: BTreeMap::new(),
+            by_display_name: Default::default(),
         };
         for d in devices {
             let view = estate.resolve(d);
+            estate
+                .by_display_name
+                .insert(view.doc.display_name.to_lowercase(), view.doc.id);
             estate.devices.insert(view.doc.id, view);
         }
         estate
@@ -328,9 +334,9 @@ impl Estate {
 
     /// The device whose display name or host name is this (case-insensitive).
     pub fn device_named(&self, name: &str) -> Option<&DeviceView> {
-        self.devices
-            .values()
-            .find(|d| d.doc.display_name.eq_ignore_ascii_case(name))
+        self.by_display_name
+            .get(&name.to_lowercase())
+            .and_then(|id| self.devices.get(id))
             .or_else(|| {
                 self.devices
                     .values()

@@ -11,7 +11,8 @@
 //! Per destination of the matching rule's chain:
 //! - **open**: the alert is active, not in SDT, not acked, and the destination has never
 //!   been told;
-//! - **change**: the severity differs from the one it was told;
+//! - **change**: the severity differs from the one it was told and the alert is not acked
+//!   (an escalation clears the acknowledgement);
 //! - **repeat**: the repeat interval (the rule's `escalationInterval` when positive, else the
 //!   chain's `repeatInterval`, minutes; 0 = never) has passed and the alert is not acked;
 //! - **clear**: the alert cleared, the destination was told about it, and the rule does not
@@ -45,7 +46,13 @@ use tokio::sync::mpsc;
 /// Fields the SDK's `EscalatingChain` model requires.
 pub const CHAIN_REQUIRED: &[&str] = &["name", "destinations", "id"];
 /// Fields the SDK's `AlertRule` model requires.
-pub const RULE_REQUIRED: &[&str] = &["name", "priority", "escalatingChainId", "id"];
+pub const RULE_REQUIRED: &[&str] = &[
+    "name",
+    "priority",
+    "escalatingChainId",
+    "sendAnomalySuppressedAlert",
+    "id",
+];
 /// How long a failed clear notification is retried.
 pub const CLEAR_RETRY_MS: i64 = 3_600_000;
 
@@ -408,6 +415,8 @@ pub fn render_rule(r: &AlertRuleDoc, chain_name: &str) -> Value {
         "escalationInterval": r.escalation_interval,
         "suppressAlertClear": r.suppress_alert_clear,
         "suppressAlertAckSdt": r.suppress_alert_ack_sdt,
+        // Required by the SDK's `AlertRule` model; Palisade has no anomaly detection.
+        "sendAnomalySuppressedAlert": false,
     })
 }
 
@@ -946,7 +955,7 @@ impl Notifier {
                         None if a.acked => None,
                         None => Some(Event::Open),
                         Some(m) if m.cleared => None,
-                        Some(m) if m.severity != a.severity => Some(Event::Change),
+                        Some(m) if m.severity != a.severity && !a.acked => Some(Event::Change),
                         Some(m)
                             if repeat_min > 0
                                 && !a.acked

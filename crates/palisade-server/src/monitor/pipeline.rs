@@ -69,6 +69,46 @@ impl KnownInstances {
     }
 }
 
+/// The last raw value of each pushed counter or derive series, from which the next value's
+/// per-second rate is computed (LogicMonitor stores counters as rates). Kept in memory: the
+/// first sample of a series after a restart only primes it.
+#[derive(Debug, Default)]
+pub struct RawCounters(
+    parking_lot::Mutex<std::collections::HashMap<(i64, String, String, String), (i64, f64)>>,
+);
+
+impl RawCounters {
+    /// The rate from the previous raw value to this one (`None` for the first sample, on a
+    /// reset, or for a sample not newer than the previous one).
+    pub fn rate(
+        &self,
+        series: (i64, &str, &str, &str),
+        ts_ms: i64,
+        raw: f64,
+        kind: palisade_core::datasource::DatapointType,
+    ) -> Option<f64> {
+        let key = (
+            series.0,
+            series.1.to_string(),
+            series.2.to_string(),
+            series.3.to_string(),
+        );
+        let mut map = self.0.lock();
+        let prev = map.get(&key).copied();
+        match prev {
+            Some((t0, _)) if ts_ms <= t0 => None,
+            Some(p) => {
+                map.insert(key, (ts_ms, raw));
+                palisade_core::datasource::counter_rate(p, (ts_ms, raw), kind)
+            }
+            None => {
+                map.insert(key, (ts_ms, raw));
+                None
+            }
+        }
+    }
+}
+
 /// Stores points durably (returns when the store acknowledged them), registers new
 /// instances, then feeds the alert evaluator.
 pub async fn accept(
@@ -143,6 +183,29 @@ pub async fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_become_rates() {
+        use palisade_core::datasource::DatapointType;
+        let c = RawCounters::default();
+        let s = (1, "ds", "i", "bytes");
+        assert_eq!(c.rate(s, 0, 100.0, DatapointType::Counter), None);
+        assert_eq!(c.rate(s, 10_000, 200.0, DatapointType::Counter), Some(10.0));
+        assert_eq!(
+            c.rate(s, 10_000, 300.0, DatapointType::Counter),
+            None,
+            "not newer"
+        );
+        assert_eq!(
+            c.rate(s, 20_000, 5.0, DatapointType::Counter),
+            None,
+            "reset"
+        );
+        assert_eq!(c.rate(s, 30_000, 55.0, DatapointType::Counter), Some(5.0));
+        let d = (1, "ds", "i", "temp");
+        assert_eq!(c.rate(d, 0, 10.0, DatapointType::Derive), None);
+        assert_eq!(c.rate(d, 1_000, 5.0, DatapointType::Derive), Some(-5.0));
+    }
 
     #[test]
     fn metric_names_are_prometheus_safe() {

@@ -86,7 +86,7 @@ pub async fn create(
     caller.require(WRITE)?;
     let ds = definition_from_body(&body)?;
     let d = ops::create(&state.portal, &caller.actor, ds).await?;
-    state.estate.invalidate();
+    state.alerts.invalidate_datasources();
     Ok(Json(ops::render(&d)))
 }
 
@@ -99,6 +99,7 @@ pub async fn import(
     caller.require(WRITE)?;
     let ds = ops::parse(body_text(&body)?)?;
     let d = ops::import(&state.portal, &caller.actor, ds).await?;
+    state.alerts.invalidate_datasources();
     Ok(Json(ops::render(&d)))
 }
 
@@ -114,6 +115,7 @@ pub async fn update(
     load(&state, id).await?;
     let ds = definition_from_body(&body)?;
     let d = ops::replace(&state.portal, &caller.actor, id, ds).await?;
+    state.alerts.invalidate_datasources();
     Ok(Json(ops::render(&d)))
 }
 
@@ -132,5 +134,6 @@ pub async fn delete(
         format!("deleted datasource {id} `{}`", d.name),
     );
     objects::delete::<DatasourceDoc>(state.portal.store.as_ref(), id, Some(audit)).await?;
+    state.alerts.invalidate_datasources();
     Ok(Json(json!({})))
 }

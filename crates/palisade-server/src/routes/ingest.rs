@@ -14,6 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use palisade_core::datasource::DatapointType;
 use palisade_core::ingest::{self, Limits, MetricPayload, DEFAULT_BACKFILL_MS};
 use palisade_core::privilege::Level;
 use palisade_store::objects::InstanceSpec;
@@ -97,21 +98,45 @@ pub async fn metric_ingest(
                 },
             );
             for dp in &inst.data_points {
+                let kind = match dp.data_point_type {
+                    ingest::DataPointType::Gauge => None,
+                    ingest::DataPointType::Counter => Some(DatapointType::Counter),
+                    ingest::DataPointType::Derive => Some(DatapointType::Derive),
+                };
                 for (secs, value) in &dp.values {
-                    points.push(Point {
-                        device_id: device.0,
-                        device: device.1.clone(),
-                        datasource: datasource.clone(),
-                        instance: inst.instance_name.clone(),
-                        datapoint: dp.data_point_name.clone(),
-                        ts_ms: secs.saturating_mul(1000),
-                        value: *value,
-                    });
+                    let ts_ms = secs.saturating_mul(1000);
+                    let value = match kind {
+                        None => Some(*value),
+                        // Counters and derives are stored as per-second rates, from the
+                        // previous raw value of the same series.
+                        Some(kind) => state.raw_counters.rate(
+                            (
+                                device.0,
+                                &datasource,
+                                &inst.instance_name,
+                                &dp.data_point_name,
+                            ),
+                            ts_ms,
+                            *value,
+                            kind,
+                        ),
+                    };
+                    if let Some(value) = value {
+                        points.push(Point {
+                            device_id: device.0,
+                            device: device.1.clone(),
+                            datasource: datasource.clone(),
+                            instance: inst.instance_name.clone(),
+                            datapoint: dp.data_point_name.clone(),
+                            ts_ms,
+                            value,
+                        });
+                    }
                 }
             }
         }
     }
-    if points.is_empty() && !refused.is_empty() {
+    if points.is_empty() && !refused.is_empty() && parsed.sample_count() > 0 {
         return Ok(answer(
             400,
             json!({"code": 400, "message": format!("no sample was accepted: {}", refused[0]), "errors": refused}),
@@ -196,6 +221,21 @@ async fn resolve(
         "description": payload.resource_description.clone().unwrap_or_default(),
         "customProperties": custom,
     });
-    let id = devices::create_device(state, caller, &body).await?;
-    Ok((id, display))
+    match devices::create_device(state, caller, &body).await {
+        Ok(id) => Ok((id, display)),
+        // Another request created it a moment ago: use that one.
+        Err(ApiError::Conflict(_)) => {
+            state.estate.invalidate();
+            let estate = state.estate.get(&state.portal).await?;
+            estate
+                .device_named(&display)
+                .map(|d| (d.doc.id, d.doc.display_name.clone()))
+                .ok_or_else(|| {
+                    ApiError::Conflict(format!(
+                        "device `{display}` exists but does not match resourceIds"
+                    ))
+                })
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -54,7 +54,7 @@ pub struct Args {
 fn open_tsdb(
     store: &StoreConfig,
     args: &Args,
-) -> anyhow::Result<palisade_server::monitor::TsdbHandle> {
+) -> anyhow::Result<Option<palisade_server::monitor::TsdbHandle>> {
     use std::sync::Arc;
     if let (Some(w), Some(r)) = (&args.tsdb_remote_write_url, &args.tsdb_remote_read_url) {
         let mut cfg = palisade_tsdb_remote::RemoteConfig::new(w.clone(), r.clone());
@@ -64,12 +64,26 @@ fn open_tsdb(
         }
         let remote = palisade_tsdb_remote::RemoteStore::new(cfg)?;
         tracing::info!(write = %w, read = %r, "time series go to a remote engine");
-        return Ok(palisade_server::monitor::TsdbHandle(Arc::new(remote)));
+        return Ok(Some(palisade_server::monitor::TsdbHandle(Arc::new(remote))));
     }
     let dir = store.data_dir.join("tsdb");
-    let db = palisade_tsdb::Tsdb::open(&dir, palisade_tsdb::Options::default())?;
-    Ok(palisade_server::monitor::TsdbHandle(Arc::new(db)))
+    match palisade_tsdb::Tsdb::open(&dir, palisade_tsdb::Options::default()) {
+        Ok(db) => Ok(Some(palisade_server::monitor::TsdbHandle(Arc::new(db)))),
+        Err(palisade_tsdb::TsdbError::Locked(path)) => Err(TsdbBusy(format!(
+            "the embedded time-series store {} is open in another palisade process on this data directory; \
+             collected data, ingest and queries are served there. To run several portal instances, \
+             use a shared engine: --tsdb-remote-write-url and --tsdb-remote-read-url",
+            path.display()
+        ))
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
+
+/// The embedded store is held by another process.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TsdbBusy(String);
 
 /// Runs the server.
 pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
@@ -85,7 +99,18 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             pw.expose()
         );
     }
-    let tsdb = open_tsdb(store, &args)?;
+    // A second portal process on the same data directory serves everything but time series
+    // (which stay with the process holding the embedded store), and says so.
+    let (tsdb, tsdb_unavailable) = match open_tsdb(store, &args) {
+        Ok(t) => (t, None),
+        Err(e) => match e.downcast::<TsdbBusy>() {
+            Ok(busy) => {
+                tracing::warn!("{busy}");
+                (None, Some(busy.0))
+            }
+            Err(e) => return Err(e),
+        },
+    };
     let tls = args.tls_cert.zip(args.tls_key);
     let secure_cookies = tls.is_some()
         || config
@@ -107,7 +132,8 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
             webauthn: config.webauthn,
             secure_cookies,
             sso: config.sso,
-            tsdb: Some(tsdb),
+            tsdb,
+            tsdb_unavailable,
         },
     };
     palisade_server::serve(portal, cfg).await?;
