@@ -17,7 +17,8 @@
 //!    series over the day, raw; Query D: `max_over_time([1d])` for every series.
 //!
 //! Run: `cargo bench -p palisade-tsdb --bench tsdb` (`-- --quick` for a 6-hour dataset,
-//! `-- --ingest-only` to stop after the ingest runs).
+//! `-- --ingest-only` to stop after the ingest runs, `-- --only keys|refs` for just the
+//! two-appender run through one API, e.g. under a profiler).
 //! Set `PALISADE_TSDB_BENCH_DIR` to put the store elsewhere than the temp directory.
 
 use palisade_tsdb::{

@@ -8,7 +8,9 @@ use crate::chunk::{decode_raw, decode_rollup, encode_raw, encode_rollup};
 use crate::codec::Codec;
 use crate::error::{Result, TsdbError};
 use crate::fsutil::{dir_size, ensure_dir, remove_file, sync_dir, write_atomic};
-use crate::head::{encode_key, encode_key_into, key_hash, range, shard_of, Frozen, Shard, SHARDS};
+use crate::head::{
+    encode_key, encode_key_into, key_hash, key_matches, range, shard_of, Frozen, Shard, SHARDS,
+};
 use crate::index::{Selected, SeriesEntry, SeriesIndex};
 use crate::query::{
     aligned, bucket_ranges, bucketize, group_labels, merge_runs, reduce, single, Grid, GroupAcc,
@@ -255,7 +257,8 @@ struct Inner {
 /// A handle to one series of one open [`Tsdb`], from [`Tsdb::resolve`]: appending through
 /// it ([`Tsdb::append_refs`]) skips hashing and looking up the key. Valid for as long as the
 /// store that issued it is open (series are never removed); other stores, and the same
-/// directory after a reopen, refuse it ([`TsdbError::InvalidSeries`]): resolve again.
+/// directory after a reopen, refuse it ([`TsdbError::InvalidSeries`]; checked with a random
+/// per-open tag): resolve again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SeriesRef {
     id: u64,
@@ -750,10 +753,10 @@ const SHAPE_MAX_BYTES: usize = 16 << 20;
 const SHAPES: usize = 4;
 
 /// The series of a batch's keys, cached: an ingest path usually sends the same keys in the
-/// same order again and again (every poll of the same devices). A batch whose encoded keys
-/// equal a cached shape's byte for byte (one sequential comparison) skips hashing and
+/// same order again and again (every poll of the same devices). A batch whose keys equal a
+/// cached shape's (compared in order with its encoded keys, in place) skips hashing and
 /// looking up every key. Series never move or disappear while the store is open, so a shape
-/// stays valid.
+/// stays valid. Costs one encoded copy of the batch's keys per cached shape.
 struct Shape {
     /// The keys of the entries with samples, encoded back to back.
     encs: Vec<u8>,
@@ -1084,7 +1087,29 @@ impl Inner {
 
     /// Updates the head and queues the WAL records; returns the WAL sequence to wait for.
     fn append_sync(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Result<Option<u64>> {
+        fn samples_of<'a>(batch: &'a [(SeriesKey, Vec<Sample>)], it: &'a Item) -> &'a [Sample] {
+            if it.n == 1 {
+                std::slice::from_ref(&it.first)
+            } else {
+                &batch[it.index as usize].1
+            }
+        }
         let floor = self.raw_floor.load(Ordering::Acquire);
+        let mut stats = self.write_stats(batch.len());
+        if let Some((shape, items)) = self.match_shape(batch) {
+            // The same keys as an earlier batch: their series are known, no lookups.
+            let last_seq = self.for_shards(&shape.bounds, |shard_i, shard, buf| {
+                let range = shape.bounds[shard_i] as usize..shape.bounds[shard_i + 1] as usize;
+                let entries = shape.order[range.clone()]
+                    .iter()
+                    .zip(&shape.slots[range])
+                    .map(|(&p, &slot)| (slot, samples_of(batch, &items[p as usize])));
+                write_entries(shard, buf, floor, entries, &mut stats);
+                Ok(())
+            });
+            self.account(stats);
+            return last_seq;
+        }
         // One pass over the batch, in its order: encode (and check) each key into one
         // buffer and copy the sample of single-sample entries, so that the per-shard pass
         // below does not go back to the batch. Nothing changes before every key has passed.
@@ -1102,26 +1127,7 @@ impl Inner {
                 n: samples.len() as u32,
             });
         }
-        fn samples_of<'a>(batch: &'a [(SeriesKey, Vec<Sample>)], it: &'a Item) -> &'a [Sample] {
-            if it.n == 1 {
-                std::slice::from_ref(&it.first)
-            } else {
-                &batch[it.index as usize].1
-            }
-        }
-        let mut stats = self.write_stats();
-        let last_seq = if let Some(shape) = self.find_shape(&encs, &items) {
-            // The same keys as an earlier batch: their series are known, no lookups.
-            self.for_shards(&shape.bounds, |shard_i, shard, buf| {
-                let range = shape.bounds[shard_i] as usize..shape.bounds[shard_i + 1] as usize;
-                let entries = shape.order[range.clone()]
-                    .iter()
-                    .zip(&shape.slots[range])
-                    .map(|(&p, &slot)| (slot, samples_of(batch, &items[p as usize])));
-                write_entries(shard, buf, floor, entries, &mut stats);
-                Ok(())
-            })
-        } else {
+        let last_seq = {
             let mut start = 0usize;
             let hashes: Vec<u64> = items
                 .iter()
@@ -1170,27 +1176,55 @@ impl Inner {
         last_seq
     }
 
-    /// The cached shape of a batch with exactly these keys, if any.
-    fn find_shape(&self, encs: &[u8], items: &[Item]) -> Option<Arc<Shape>> {
-        if items.len() < SHAPE_MIN_ENTRIES {
+    /// The cached shape of a batch with exactly these keys, if any, and the batch's items.
+    /// The keys are compared with the shape's encoded keys in place (nothing is encoded; a
+    /// different batch usually differs in its first keys).
+    fn match_shape(&self, batch: &[(SeriesKey, Vec<Sample>)]) -> Option<(Arc<Shape>, Vec<Item>)> {
+        let entries = batch.iter().filter(|(_, s)| !s.is_empty()).count();
+        if entries < SHAPE_MIN_ENTRIES {
             return None;
         }
         let candidates: Vec<Arc<Shape>> = self
             .shapes
             .lock()
             .iter()
-            .filter(|s| s.encs.len() == encs.len() && s.ends.len() == items.len())
+            .filter(|s| s.ends.len() == entries)
             .cloned()
             .collect();
-        let found = candidates
-            .into_iter()
-            .find(|s| s.encs == encs && s.ends.iter().zip(items).all(|(&e, it)| e == it.end))?;
+        let mut items: Vec<Item> = Vec::with_capacity(entries);
+        let found = candidates.into_iter().find(|shape| {
+            items.clear();
+            let mut start = 0usize;
+            let mut ends = shape.ends.iter();
+            for (i, (key, samples)) in batch.iter().enumerate() {
+                let Some(&first) = samples.first() else {
+                    continue;
+                };
+                let Some(&end) = ends.next() else {
+                    return false;
+                };
+                let Some(enc) = shape.encs.get(start..end as usize) else {
+                    return false;
+                };
+                if !key_matches(key, enc) {
+                    return false;
+                }
+                start = end as usize;
+                items.push(Item {
+                    first,
+                    index: i as u32,
+                    end,
+                    n: samples.len() as u32,
+                });
+            }
+            true
+        })?;
         let mut shapes = self.shapes.lock();
         if let Some(i) = shapes.iter().position(|s| Arc::ptr_eq(s, &found)) {
             // Most recently used first.
             shapes[..=i].rotate_right(1);
         }
-        Some(found)
+        Some((found, items))
     }
 
     /// Caches the shape of a batch whose series were just looked up.
@@ -1224,7 +1258,7 @@ impl Inner {
             self.check_ref(r)?;
         }
         let (order, bounds) = group_by_shard(batch, |(r, _)| r.shard());
-        let mut stats = self.write_stats();
+        let mut stats = self.write_stats(batch.len());
         let last_seq = self.for_shards(&bounds, |shard_i, shard, buf| {
             let entries = &order[bounds[shard_i] as usize..bounds[shard_i + 1] as usize];
             // Check every handle before changing anything (this pass also brings the
@@ -1249,8 +1283,9 @@ impl Inner {
     /// Counters for one append. A series' first sample after a flush (or ever) reserves
     /// room for its share of the head, so that series filled in step do not all reallocate
     /// together (after a flush, the flush has already made room for what they had).
-    fn write_stats(&self) -> WriteStats {
-        let series = self.index.read().len().max(1);
+    /// `entries`: the batch's length (a batch that creates its series counts them).
+    fn write_stats(&self, entries: usize) -> WriteStats {
+        let series = self.index.read().len().max(entries).max(1);
         WriteStats {
             // A quarter more than the share: the flush starts a little after the head is
             // full.

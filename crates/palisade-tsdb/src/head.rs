@@ -2,7 +2,7 @@
 //! timestamp with one value per timestamp (the last write wins). Series are spread over
 //! shards by key hash; each shard has its own lock.
 
-use crate::codec::put_uvarint;
+use crate::codec::{put_uvarint, put_uvarint_at};
 use crate::error::{Result, TsdbError};
 use crate::types::{Sample, SeriesKey, METRIC_LABEL};
 use hashbrown::HashTable;
@@ -132,6 +132,36 @@ pub(crate) fn encode_key_into(key: &SeriesKey, out: &mut Vec<u8>) -> Result<()> 
     }
 }
 
+/// Whether `enc` is the encoding of `key` (see [`encode_key_into`]), compared in place.
+#[inline]
+pub(crate) fn key_matches(key: &SeriesKey, enc: &[u8]) -> bool {
+    let mut rest = enc;
+    let mut take = |s: &str| -> bool {
+        let n = s.len();
+        let l = if n < 0x80 {
+            if rest.first() != Some(&(n as u8)) {
+                return false;
+            }
+            1
+        } else {
+            let mut len = [0u8; 10];
+            let l = put_uvarint_at(&mut len, 0, n as u64);
+            if rest.get(..l) != Some(&len[..l]) {
+                return false;
+            }
+            l
+        };
+        match rest.get(l..l + n) {
+            Some(bytes) if bytes == s.as_bytes() => {
+                rest = &rest[l + n..];
+                true
+            }
+            _ => false,
+        }
+    };
+    take(&key.metric) && key.labels.iter().all(|(k, v)| take(k) && take(v)) && rest.is_empty()
+}
+
 /// The canonical encoding of a (valid) key.
 pub(crate) fn encode_key(key: &SeriesKey) -> Box<[u8]> {
     let mut out = Vec::new();
@@ -259,6 +289,32 @@ mod tests {
             SeriesKey::new("m").with_label("__name__", "x"),
         ] {
             assert!(encode_key_into(&bad, &mut Vec::new()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_match_their_encoding_only() {
+        let long = "x".repeat(300);
+        let keys = [
+            SeriesKey::new("m"),
+            SeriesKey::new("m").with_label("a", "b"),
+            SeriesKey::new("m").with_label("a", "bc"),
+            SeriesKey::new("m").with_label("ab", "c"),
+            SeriesKey::new("m")
+                .with_label("a", "b")
+                .with_label("c", "d"),
+            SeriesKey::new(long.clone()).with_label("a", long.clone()),
+            SeriesKey::new(long.clone()).with_label("a", "x".repeat(299)),
+        ];
+        for a in &keys {
+            let enc = encode_key(a);
+            for b in &keys {
+                assert_eq!(key_matches(b, &enc), a == b, "{a} vs {b}");
+            }
+            assert!(!key_matches(a, &enc[..enc.len() - 1]));
+            let mut more = enc.to_vec();
+            more.push(0);
+            assert!(!key_matches(a, &more));
         }
     }
 

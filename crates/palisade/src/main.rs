@@ -48,6 +48,12 @@ enum Command {
     /// Portal settings (two-factor deadline and grace, SSO restriction, ...).
     #[command(subcommand)]
     Settings(modes::settings::Command),
+    /// Collectors (create one and get its registration secret).
+    #[command(subcommand)]
+    Collector(modes::collector::Command),
+    /// Datasources (export and import definition files).
+    #[command(subcommand)]
+    Datasource(modes::datasource::Command),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +83,8 @@ fn main() -> ExitCode {
             Command::Token(c) => modes::token::run(&store, c).await,
             Command::Audit(c) => modes::audit::run(&store, c).await,
             Command::Settings(c) => modes::settings::run(&store, c).await,
+            Command::Collector(c) => modes::collector::run(&store, c).await,
+            Command::Datasource(c) => modes::datasource::run(&store, c).await,
         }
     });
     match result {

@@ -8,7 +8,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::portal::Actor;
+use crate::portal::{Actor, Portal};
 use crate::AppState;
 use base64::Engine;
 use palisade_core::privilege::{allows, Level, Need, SettingObject};
@@ -104,21 +104,26 @@ pub fn render(c: &CollectorDoc, group_name: &str, hosts: usize, now: i64) -> Val
     })
 }
 
-/// Creates a collector; returns it with its one-time registration secret.
-pub async fn create(
-    state: &AppState,
-    caller: &Caller,
-    body: &Value,
-) -> Result<(CollectorDoc, String), ApiError> {
-    let group = match body.get("collectorGroupId") {
-        None | Some(Value::Null) => 0,
+/// The collector group a creation body names (0: none).
+pub fn group_of(body: &Value) -> Result<i64, ApiError> {
+    match body.get("collectorGroupId") {
+        None | Some(Value::Null) => Ok(0),
         Some(v) => v
             .as_i64()
-            .ok_or_else(|| ApiError::BadRequest("`collectorGroupId` must be an integer".into()))?,
-    };
-    require(caller, group, Level::Write)?;
+            .ok_or_else(|| ApiError::BadRequest("`collectorGroupId` must be an integer".into())),
+    }
+}
+
+/// Creates a collector; returns it with its one-time registration secret. The caller's
+/// privileges are checked by the HTTP handler (the CLI acts as `System:cli`).
+pub async fn create(
+    portal: &Portal,
+    actor: &Actor,
+    body: &Value,
+) -> Result<(CollectorDoc, String), ApiError> {
+    let group = group_of(body)?;
     if group != 0 {
-        let g: Option<CollectorGroupDoc> = objects::get(state.portal.store.as_ref(), group).await?;
+        let g: Option<CollectorGroupDoc> = objects::get(portal.store.as_ref(), group).await?;
         if g.is_none() {
             return Err(ApiError::BadRequest(format!(
                 "collector group {group} does not exist"
@@ -135,20 +140,20 @@ pub async fn create(
         }
     };
     let secret = random_secret("palr_");
-    let now = state.portal.now();
+    let now = portal.now();
     let doc = CollectorDoc {
         description: description.clone(),
         group_id: group,
-        registration_hash: Some(state.portal.keys.bearer_hash(&secret)),
+        registration_hash: Some(portal.keys.bearer_hash(&secret)),
         registration_expires: Some(now + REGISTRATION_TTL_MS),
         ..Default::default()
     };
-    let audit = caller.actor.event(
+    let audit = actor.event(
         now,
         "collector.create",
         format!("created collector {{id}} `{description}` (registration secret issued)"),
     );
-    let created = objects::create(state.portal.store.as_ref(), &doc, Some(audit)).await?;
+    let created = objects::create(portal.store.as_ref(), &doc, Some(audit)).await?;
     Ok((created, secret))
 }
 

@@ -69,13 +69,14 @@ impl KnownInstances {
     }
 }
 
+/// A pushed series: device id, datasource, instance, datapoint.
+type CounterSeries = (i64, String, String, String);
+
 /// The last raw value of each pushed counter or derive series, from which the next value's
 /// per-second rate is computed (LogicMonitor stores counters as rates). Kept in memory: the
 /// first sample of a series after a restart only primes it.
 #[derive(Debug, Default)]
-pub struct RawCounters(
-    parking_lot::Mutex<std::collections::HashMap<(i64, String, String, String), (i64, f64)>>,
-);
+pub struct RawCounters(parking_lot::Mutex<std::collections::HashMap<CounterSeries, (i64, f64)>>);
 
 impl RawCounters {
     /// The rate from the previous raw value to this one (`None` for the first sample, on a

@@ -98,7 +98,8 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: Value = parse_json(&body)?;
-    let (c, secret) = ops::create(&state, &caller, &body).await?;
+    ops::require(&caller, ops::group_of(&body)?, Level::Write)?;
+    let (c, secret) = ops::create(&state.portal, &caller.actor, &body).await?;
     let mut v = render_one(&state, &c).await?;
     v["registrationSecret"] = Value::String(secret);
     Ok(Json(v))

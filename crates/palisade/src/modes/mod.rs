@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod collector;
+pub mod datasource;
 pub mod role;
 pub mod serve;
 pub mod settings;
