@@ -327,3 +327,44 @@ def test_second_instance_on_the_same_data_dir_says_where_time_series_are(mon: Mo
     # The first instance still ingests.
     resp = mon.rest.call("GET", "/device/devices")
     assert resp.status_code == 200
+
+
+def test_datasources_builtin_export_import_and_cli(mon: Monitoring, tmp_path) -> None:
+    listed = mon.rest.list_all("/setting/datasources")
+    names = {d["name"] for d in listed}
+    for builtin in ("HostCPU", "HostMemory", "HostDisk", "HostNetwork", "SNMP_System", "SNMP_Interfaces",
+                    "SNMP_HR_Storage", "SNMP_HR_Processor", "Ping", "HTTP"):
+        assert builtin in names, builtin
+    http = next(d for d in listed if d["name"] == "HTTP")
+    assert http["builtin"] is True
+    # Export (API and CLI agree, byte for byte), edit, import: a new version, no longer built-in.
+    exported = mon.rest.call("GET", f"/setting/datasources/{http['id']}/export").text
+    cli = mon.store.cli("datasource", "export", "HTTP")
+    assert cli.returncode == 0 and cli.stdout == exported
+    doc = json.loads(exported)
+    doc["description"] = "checked by e2e"
+    path = tmp_path / "HTTP.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    imported = mon.store.cli_json("datasource", "import", str(path))
+    assert imported["name"] == "HTTP" and imported["version"] == http["version"] + 1
+    again = mon.rest.get(f"/setting/datasources/{http['id']}")
+    assert again["description"] == "checked by e2e" and again["builtin"] is False
+    # A typo in a field is refused with the field named; nothing changes.
+    doc["colectInterval"] = 60
+    resp = mon.rest.call("POST", "/setting/datasources/import", data=json.dumps(doc))
+    assert resp.status_code == 400 and "colectInterval" in resp.json()["errorMessage"]
+    assert mon.rest.get(f"/setting/datasources/{http['id']}")["version"] == imported["version"]
+    # Through the API: create, read, delete.
+    mine = json.loads(exported)
+    mine["name"] = unique("MyHTTP").replace("-", "_")
+    created = mon.rest.ok("POST", "/setting/datasources", json_body=mine)
+    assert created["name"] == mine["name"] and created["builtin"] is False
+    mon.rest.ok("DELETE", f"/setting/datasources/{created['id']}")
+    assert mon.rest.call("GET", f"/setting/datasources/{created['id']}").status_code == 404
+
+    # CLI: a collector and its one-time registration secret.
+    out = mon.store.cli_json("collector", "add", "--description", "from the cli")
+    assert out["registrationSecret"].startswith("palr_")
+    reg = requests.post(mon.server.base + "/api/collector/v1/register", timeout=30,
+                        json={"registrationSecret": out["registrationSecret"], "report": {"hostname": "cli-col"}})
+    assert reg.status_code == 200 and reg.json()["collectorId"] == out["id"]
