@@ -58,12 +58,21 @@ fn hours_0_8760(v: &str) -> Result<String, String> {
     }
 }
 
+fn days_1_3650(v: &str) -> Result<String, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n.to_string()),
+        _ => Err("expected a whole number of days from 1 to 3650".into()),
+    }
+}
+
 /// Every setting Palisade knows.
 pub const KNOWN: &[Known] = &[
     Known { key: "mfa.enforcement_date", help: "date (YYYY-MM-DD, UTC) from which local users without a second factor are confined to enrolment; `none` = not enforced account-wide", validate: date_or_none },
     Known { key: "mfa.grace_hours", help: "grace period of a new local user before enrolment is forced (0-720, default 72)", validate: hours_0_720 },
     Known { key: "sso.restrict", help: "true: password sign-in is refused except for the break-glass accounts", validate: boolean },
     Known { key: "sso.break_glass", help: "comma-separated usernames allowed to sign in with a password when sso.restrict is on (they must have a second factor)", validate: usernames },
+    Known { key: "tsdb.raw_retention_days", help: "days of raw samples the embedded time-series store keeps (default 30; read at start)", validate: days_1_3650 },
+    Known { key: "tsdb.rollup_retention_days", help: "days of hourly rollups the embedded time-series store keeps (default 365; read at start)", validate: days_1_3650 },
     Known { key: "ingest.backfill_hours", help: "how old pushed samples may be (default: 10 minutes; for imports and backfill)", validate: hours_0_8760 },
 ];
 

@@ -51,8 +51,9 @@ pub struct Args {
 }
 
 /// Opens the time-series store: embedded under the data directory, or remote.
-fn open_tsdb(
+async fn open_tsdb(
     store: &StoreConfig,
+    portal: &palisade_server::portal::Portal,
     args: &Args,
 ) -> anyhow::Result<Option<palisade_server::monitor::TsdbHandle>> {
     use std::sync::Arc;
@@ -67,7 +68,23 @@ fn open_tsdb(
         return Ok(Some(palisade_server::monitor::TsdbHandle(Arc::new(remote))));
     }
     let dir = store.data_dir.join("tsdb");
-    match palisade_tsdb::Tsdb::open(&dir, palisade_tsdb::Options::default()) {
+    let days = |key: &'static str, default: u64| async move {
+        palisade_server::settings::get(portal, key)
+            .await
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let options = palisade_tsdb::Options {
+        raw_retention: std::time::Duration::from_secs(
+            days("tsdb.raw_retention_days", 30).await * 86_400,
+        ),
+        rollup_retention: std::time::Duration::from_secs(
+            days("tsdb.rollup_retention_days", 365).await * 86_400,
+        ),
+        ..palisade_tsdb::Options::default()
+    };
+    match palisade_tsdb::Tsdb::open(&dir, options) {
         Ok(db) => Ok(Some(palisade_server::monitor::TsdbHandle(Arc::new(db)))),
         Err(palisade_tsdb::TsdbError::Locked(path)) => Err(TsdbBusy(format!(
             "the embedded time-series store {} is open in another palisade process on this data directory; \
@@ -101,7 +118,7 @@ pub async fn run(store: &StoreConfig, args: Args) -> anyhow::Result<ExitCode> {
     }
     // A second portal process on the same data directory serves everything but time series
     // (which stay with the process holding the embedded store), and says so.
-    let (tsdb, tsdb_unavailable) = match open_tsdb(store, &args) {
+    let (tsdb, tsdb_unavailable) = match open_tsdb(store, &portal, &args).await {
         Ok(t) => (t, None),
         Err(e) => match e.downcast::<TsdbBusy>() {
             Ok(busy) => {
