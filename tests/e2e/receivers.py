@@ -292,3 +292,44 @@ class TwilioReceiver(_HttpPeer):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
         sid = ("SM" if kind == "sms" else "CA") + secrets.token_hex(16)
         return 201, {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From")}
+
+
+# --------------------------------------------------------------------------- alert webhooks
+
+
+class AlertHookReceiver(WebhookReceiver):
+    """An alert-notification webhook endpoint (docs/alerts.md, "Webhook payload").
+
+    Checks the signature like `WebhookReceiver` (answers 401 when it does not
+    verify) and files every request under the alert's device: `to` is
+    `alert.monitorObjectName`, `channel` the `event` (open, change, repeat,
+    clear), `subject` and `text` the payload's subject; `raw` holds
+    `{"payload": <parsed JSON>, "body": <raw bytes as received>}` so a test can
+    verify the signature itself.
+    """
+
+    PATH = "/alert-hook"
+
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        ok = path == self.PATH and self.signature_ok(headers, body)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            ok, payload = False, {}
+        alert = payload.get("alert") if isinstance(payload.get("alert"), dict) else {}
+        subject = str(payload.get("subject", ""))
+        self.add(
+            Delivered(
+                to=str(alert.get("monitorObjectName", "")),
+                text=subject,
+                raw={"payload": payload, "body": body},
+                accepted=ok,
+                headers=headers,
+                path=path,
+                subject=subject,
+                channel=str(payload.get("event", "")),
+            )
+        )
+        return (200, {"ok": True}) if ok else (401, {"error": "bad signature"})
