@@ -223,9 +223,17 @@ def test_collectors_protocol_credentials_and_batches(mon: Monitoring) -> None:
     assert first["duplicate"] is False and first["accepted"] == 1 and len(first["refused"]) == 1
     second = mon.protocol(key1, "POST", "/results", json=batch).json()
     assert second["duplicate"] is True and second["accepted"] == 0
+    # A datasource the collector may not run shows as denied, naming what it lacks.
+    denied = {"batchId": str(uuid.uuid4()), "results": [
+        {"deviceId": mine.id, "datasource": "Ping", "timestamp": now_ms, "values": {},
+         "status": "denied", "message": "no ICMP socket", "lacks": "CAP_NET_RAW"}]}
+    assert mon.protocol(key1, "POST", "/results", json=denied).json()["duplicate"] is False
+    listed = {h["dataSourceName"]: h for h in mon.rest.get(f"/device/devices/{mine.id}/devicedatasources")["items"]}
+    assert listed["Ping"]["collectionStatus"] == "denied" and listed["Ping"]["collectionLacks"] == "CAP_NET_RAW"
     # The datasource instance is registered and its data is readable.
-    hds = mon.rest.get(f"/device/devices/{mine.id}/devicedatasources")["items"]
-    assert [h["dataSourceName"] for h in hds] == ["HostCPU"]
+    hds = [h for h in mon.rest.get(f"/device/devices/{mine.id}/devicedatasources")["items"]
+           if h["dataSourceName"] == "HostCPU"]
+    assert len(hds) == 1 and hds[0]["collectionStatus"] == "ok"
     inst = mon.rest.get(f"/device/devices/{mine.id}/devicedatasources/{hds[0]['id']}/instances")["items"]
     assert [i["name"] for i in inst] == ["cpu"]
     data = api.get_device_datasource_instance_data(mine.id, hds[0]["id"], inst[0]["id"],

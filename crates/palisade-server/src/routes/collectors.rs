@@ -600,6 +600,17 @@ pub async fn protocol_results(
             json!({"batchId": req.batch_id, "duplicate": true, "accepted": 0}),
         ));
     }
+    // A datasource that produced no value (denied, failed) still shows on the device, with
+    // its status: never as silently empty.
+    for ((device, ds), st) in &statuses {
+        if st.status != "ok" {
+            state
+                .portal
+                .store
+                .ensure_instances(*device, ds, &[], now)
+                .await?;
+        }
+    }
     {
         let mut map = state.task_status.lock();
         for (k, s) in statuses {
