@@ -110,6 +110,15 @@ pub struct Estate {
     pub devices: BTreeMap<i64, DeviceView>,
     /// Device ids by lower-case display name (unique).
     pub by_display_name: std::collections::HashMap<String, i64>,
+    /// The host name each collector reports, by collector id.
+    pub collector_hosts: BTreeMap<i64, String>,
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    n == "localhost"
+        || n.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn system_properties(d: &DeviceDoc, groups: &BTreeMap<i64, GroupNode>) -> Vec<(String, String)> {
@@ -129,7 +138,11 @@ fn system_properties(d: &DeviceDoc, groups: &BTreeMap<i64, GroupNode>) -> Vec<(S
 
 impl Estate {
     /// Resolves groups and devices.
-    pub fn build(groups: Vec<DeviceGroupDoc>, devices: Vec<DeviceDoc>) -> Estate {
+    pub fn build(
+        groups: Vec<DeviceGroupDoc>,
+        devices: Vec<DeviceDoc>,
+        collector_hosts: BTreeMap<i64, String>,
+    ) -> Estate {
         let by_id: BTreeMap<i64, DeviceGroupDoc> = groups.into_iter().map(|g| (g.id, g)).collect();
         let mut nodes = BTreeMap::new();
         for (id, g) in &by_id {
@@ -175,6 +188,7 @@ impl Estate {
             groups: nodes,
             devices: BTreeMap::new(),
             by_display_name: Default::default(),
+            collector_hosts,
         };
         for d in devices {
             let view = estate.resolve(d);
@@ -299,6 +313,24 @@ impl Estate {
                 .find(|c| *c != 0)
                 .unwrap_or(0);
         }
+        // `system.collectorhost`: the device is the host its collector runs on (loopback, or
+        // the host name the collector reports), so host datasources read it locally.
+        let own_host = is_loopback_name(&doc.name)
+            || self
+                .collector_hosts
+                .get(&collector_id)
+                .is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(&doc.name));
+        if collector_id != 0 && own_host {
+            with_dynamic.insert(
+                "system.collectorhost".into(),
+                Resolved {
+                    name: "system.collectorhost".into(),
+                    value: "true".into(),
+                    sealed: false,
+                    source: Source::System,
+                },
+            );
+        }
         DeviceView {
             doc,
             dynamic_groups: dynamic,
@@ -370,7 +402,13 @@ impl EstateCache {
             objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
         let devices: Vec<DeviceDoc> =
             objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
-        let estate = Arc::new(Estate::build(groups, devices));
+        let collectors: Vec<palisade_store::inventory::CollectorDoc> =
+            objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
+        let hosts = collectors
+            .into_iter()
+            .filter_map(|c| c.report.map(|r| (c.id, r.hostname)))
+            .collect();
+        let estate = Arc::new(Estate::build(groups, devices, hosts));
         *self.current.write() = Some((Instant::now(), generation, estate.clone()));
         Ok(estate)
     }
@@ -433,7 +471,20 @@ mod tests {
             }],
             ..Default::default()
         };
-        let e = Estate::build(groups, vec![d]);
+        let local = DeviceDoc {
+            id: 11,
+            name: "collector-1.example".into(),
+            display_name: "the collector".into(),
+            preferred_collector_id: 7,
+            ..Default::default()
+        };
+        let e = Estate::build(
+            groups,
+            vec![d, local],
+            BTreeMap::from([(7, "Collector-1.example".to_string())]),
+        );
+        assert_eq!(e.devices[&11].prop("system.collectorhost"), Some("true"));
+        assert_eq!(e.devices[&10].prop("system.collectorhost"), None);
         assert_eq!(e.groups[&3].full_path, "servers/linux");
         let v = &e.devices[&10];
         assert_eq!(v.prop("env"), Some("staging"));
@@ -446,5 +497,11 @@ mod tests {
         assert_eq!(v.prop("system.staticgroups"), Some("servers/linux"));
         assert_eq!(e.direct_members(4).len(), 1);
         assert_eq!(e.members_below(2).len(), 1);
+        assert!(
+            is_loopback_name("127.0.0.1")
+                && is_loopback_name("LOCALHOST")
+                && is_loopback_name("::1")
+        );
+        assert!(!is_loopback_name("10.0.0.1"));
     }
 }
