@@ -191,6 +191,12 @@ def test_collectors_protocol_credentials_and_batches(mon: Monitoring) -> None:
     devices2 = {d["id"]: d for d in work2["devices"]}
     assert set(devices2) >= {theirs.id} and mine.id not in devices2
     assert devices2[theirs.id]["properties"]["snmp.community"] == "only-for-c2"
+    # Registration created the device of the collector's own host, monitored by it locally.
+    col1 = mon.rest.get(f"/setting/collector/collectors/{c1}")
+    own = mon.rest.get(f"/device/devices/{col1['collectorDeviceId']}")
+    assert own["preferredCollectorId"] == c1 and own["displayName"].endswith(".example")
+    assert {"name": "system.collectorhost", "value": "true"} in own["systemProperties"]
+    assert own["id"] in devices1
     # Unchanged work: 304 with the ETag.
     etag = work1.headers["ETag"]
     assert mon.protocol(key1, "GET", "/work", headers={"If-None-Match": etag}).status_code == 304

@@ -223,6 +223,8 @@ pub struct CollectorDoc {
     pub suspended: bool,
     /// Backup collector (0: none).
     pub backup_agent_id: i64,
+    /// The device of the collector's own host, created at registration (0: none).
+    pub device_id: i64,
     /// Custom properties.
     pub properties: Vec<Property>,
     /// Created, epoch ms.

@@ -98,6 +98,7 @@ pub fn render(c: &CollectorDoc, group_name: &str, hosts: usize, now: i64) -> Val
         "lastAuthIp": c.last_ip,
         "numberOfHosts": hosts,
         "backupAgentId": c.backup_agent_id,
+        "collectorDeviceId": c.device_id,
         "customProperties": c.properties.iter().map(|p| json!({"name": p.name, "value": super::props::shown(&p.name, &p.value, p.sealed)})).collect::<Vec<_>>(),
         "createdOn": c.created_on / 1000,
         "updatedOn": c.updated_on / 1000,
@@ -286,6 +287,7 @@ pub async fn register(
     }
     let key = random_secret("palc_");
     let key_hash = state.portal.keys.bearer_hash(&key);
+    let hostname = report.hostname.trim().to_string();
     let actor = Actor {
         username: format!("System:collector.{}", found.id),
         ip: ip.into(),
@@ -327,7 +329,62 @@ pub async fn register(
         palisade_store::StoreError::Invalid(_) => refused(),
         other => other.into(),
     })?;
+    own_device(&state.portal, &actor, found.id, &hostname).await;
+    state.estate.invalidate();
     Ok((found.id, key))
+}
+
+/// Creates the device of the collector's own host (as LogicMonitor does), monitored by the
+/// collector itself, unless the collector already has one or a device of that name exists.
+/// Failure only logs: registration has succeeded.
+async fn own_device(portal: &Portal, actor: &Actor, collector: i64, hostname: &str) {
+    if hostname.is_empty() || hostname.len() > 255 || hostname.chars().any(char::is_control) {
+        return;
+    }
+    let existing: Result<Option<palisade_store::inventory::DeviceDoc>, _> =
+        objects::find(portal.store.as_ref(), &hostname.to_lowercase()).await;
+    let device_id = match existing {
+        Ok(Some(d)) => d.id,
+        Ok(None) => {
+            let doc = palisade_store::inventory::DeviceDoc {
+                name: hostname.into(),
+                display_name: hostname.into(),
+                description: format!("the host of collector {collector}"),
+                preferred_collector_id: collector,
+                created_by: actor.username.clone(),
+                ..Default::default()
+            };
+            let audit = actor.event(
+                portal.now(),
+                "device.create",
+                format!("created device {{id}} `{hostname}` for the host of collector {collector}"),
+            );
+            match objects::create(portal.store.as_ref(), &doc, Some(audit)).await {
+                Ok(d) => d.id,
+                Err(e) => {
+                    tracing::warn!(error = %e, collector, "could not create the collector's own device");
+                    return;
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, collector, "could not look up the collector's own device");
+            return;
+        }
+    };
+    if let Err(e) = objects::update::<CollectorDoc, _>(
+        portal.store.as_ref(),
+        collector,
+        move |c| {
+            c.device_id = device_id;
+            Ok(())
+        },
+        None,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, collector, "could not link the collector's own device");
+    }
 }
 
 /// The collector presenting this key.
