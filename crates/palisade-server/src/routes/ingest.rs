@@ -70,8 +70,12 @@ pub async fn metric_ingest(
     let mut refused: Vec<String> = Vec::new();
     let mut points = Vec::with_capacity(parsed.sample_count());
     let mut meta: BTreeMap<(i64, String, String), InstanceSpec> = BTreeMap::new();
+    // One snapshot of the estate for the whole request: devices created by it are
+    // remembered in `created` instead of reloading the estate after each one.
+    let estate = state.estate.get(&state.portal).await?;
+    let mut created = BTreeMap::new();
     for (i, payload) in parsed.payloads.iter().enumerate() {
-        let device = match resolve(&state, &caller, payload, create).await {
+        let device = match resolve(&state, &estate, &mut created, &caller, payload, create).await {
             Ok(d) => d,
             Err(e) => {
                 refused.push(format!("payload {i}: {e}"));
@@ -153,12 +157,18 @@ pub async fn metric_ingest(
 /// Finds (or with `create`, creates) the payload's device: (id, display name).
 async fn resolve(
     state: &AppState,
+    estate: &Estate,
+    created: &mut BTreeMap<String, (i64, String)>,
     caller: &Caller,
     payload: &MetricPayload,
     create: bool,
 ) -> Result<(i64, String), ApiError> {
-    let estate = state.estate.get(&state.portal).await?;
-    let found = matching(&estate, &payload.resource_ids);
+    // Devices created earlier in this request (the snapshot predates them).
+    let ids_key = serde_json::to_string(&payload.resource_ids).unwrap_or_default();
+    if let Some(d) = created.get(&ids_key) {
+        return Ok(d.clone());
+    }
+    let found = matching(estate, &payload.resource_ids);
     match found.as_slice() {
         [one] => {
             if !may(caller, one.all_groups.iter().copied(), Level::Write) {
@@ -222,7 +232,10 @@ async fn resolve(
         "customProperties": custom,
     });
     match devices::create_device(state, caller, &body).await {
-        Ok(id) => Ok((id, display)),
+        Ok(id) => {
+            created.insert(ids_key, (id, display.clone()));
+            Ok((id, display))
+        }
         // Another request created it a moment ago: use that one.
         Err(ApiError::Conflict(_)) => {
             state.estate.invalidate();
