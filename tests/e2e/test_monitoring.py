@@ -191,6 +191,8 @@ def test_collectors_protocol_credentials_and_batches(mon: Monitoring) -> None:
     devices2 = {d["id"]: d for d in work2["devices"]}
     assert set(devices2) >= {theirs.id} and mine.id not in devices2
     assert devices2[theirs.id]["properties"]["snmp.community"] == "only-for-c2"
+    # appliesTo sees that a credential is set (never its value): the SNMP built-ins apply.
+    assert {"SNMP_System", "SNMP_Interfaces"} <= set(devices2[theirs.id]["datasources"])
     # Registration created the device of the collector's own host, monitored by it locally.
     col1 = mon.rest.get(f"/setting/collector/collectors/{c1}")
     own = mon.rest.get(f"/device/devices/{col1['collectorDeviceId']}")

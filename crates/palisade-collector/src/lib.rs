@@ -15,7 +15,10 @@
 pub mod buffer;
 pub mod config;
 pub mod error;
+pub mod install;
+pub mod lint;
 pub mod methods;
+pub mod migrate;
 pub mod parse;
 pub mod portal;
 pub mod privilege;
@@ -23,6 +26,7 @@ pub mod process;
 pub mod register;
 pub mod report;
 pub mod run;
+pub mod service;
 pub mod work;
 
 pub use error::{Error, Result};

@@ -68,6 +68,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Creates the service user, directories, binary and hardened unit.
+    Install(palisade_collector::install::InstallArgs),
+    /// Converts a root installation in place to run as a service user.
+    Migrate(palisade_collector::migrate::MigrateArgs),
+    /// Reviews custom module scripts for what needs root or Administrator.
+    LintModule(palisade_collector::lint::LintArgs),
 }
 
 fn init_logging() {
@@ -85,6 +91,12 @@ fn init_logging() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    match &cli.command {
+        Command::Install(a) => return ExitCode::from(palisade_collector::install::main(a)),
+        Command::Migrate(a) => return ExitCode::from(palisade_collector::migrate::main(a)),
+        Command::LintModule(a) => return ExitCode::from(palisade_collector::lint::main(a)),
+        _ => {}
+    }
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -146,5 +158,7 @@ fn real_main(cli: Cli) -> Result<(), Error> {
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             Ok(())
         }
+        // Handled in `main`, before the runtime starts.
+        Command::Install(_) | Command::Migrate(_) | Command::LintModule(_) => Ok(()),
     }
 }

@@ -572,8 +572,10 @@ async fn https_portal_trusted_by_ca_file_or_pin_and_certificate_expiry_measured(
             Duration::from_secs(30),
         )
         .await;
-    assert_eq!(
-        days[0].1, 19.0,
+    // 20 days from issuance, read moments later: 19 whole days (20 if the clocks of the
+    // certificate and the check straddle a second boundary the other way).
+    assert!(
+        days.iter().all(|(_, d)| (19.0..=20.0).contains(d)),
         "a certificate valid 20 days from now: {days:?}"
     );
     let c = portal

@@ -10,13 +10,14 @@
 //! | `prometheus` | [`prometheus`] |
 //! | `script` | [`script`]: only a name from the scripts directory |
 //! | `ping` | [`ping`]: unprivileged ICMP datagram sockets, raw sockets with `cap_net_raw` |
-//! | `snmp` | not built yet (reported as an error) |
+//! | `snmp` | [`snmp`]: SNMPv2c and SNMPv3 GET of scalars and GetBulk walks of tables |
 
 pub mod http;
 pub mod local;
 pub mod ping;
 pub mod prometheus;
 pub mod script;
+pub mod snmp;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -68,7 +69,7 @@ pub struct Methods {
     script: script::Script,
     ping: ping::Ping,
     ssh: NotBuilt,
-    snmp: NotBuilt,
+    snmp: snmp::Snmp,
     not_local: NotLocal,
 }
 
@@ -102,7 +103,7 @@ impl Methods {
             script: script::Script::new(scripts_dir),
             ping: ping::Ping,
             ssh: NotBuilt("ssh"),
-            snmp: NotBuilt("snmp"),
+            snmp: snmp::Snmp::new(),
             not_local: NotLocal,
         })
     }

@@ -114,6 +114,18 @@ pub struct Estate {
     pub collector_hosts: BTreeMap<i64, String>,
 }
 
+/// What an `appliesTo` expression reads of a property: its value, or for a credential the
+/// mask, so that `snmp.community` (present) holds while its value stays unreadable.
+pub fn applies_to_value(p: Option<&Resolved>) -> Option<String> {
+    p.map(|p| {
+        if p.sealed {
+            palisade_core::property::MASK.to_string()
+        } else {
+            p.value.clone()
+        }
+    })
+}
+
 fn is_loopback_name(name: &str) -> bool {
     let n = name.trim().to_ascii_lowercase();
     n == "localhost"
@@ -262,12 +274,7 @@ impl Estate {
         let mut dynamic = Vec::new();
         for (id, n) in &self.groups {
             if let Some(expr) = &n.applies_to {
-                let lookup = |name: &str| {
-                    props
-                        .get(&name.to_ascii_lowercase())
-                        .filter(|p| !p.sealed)
-                        .map(|p| p.value.clone())
-                };
+                let lookup = |name: &str| applies_to_value(props.get(&name.to_ascii_lowercase()));
                 if expr.matches(&lookup) {
                     dynamic.push(*id);
                 }

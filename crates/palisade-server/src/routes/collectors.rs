@@ -393,10 +393,7 @@ async fn work_for(state: &AppState, collector: i64) -> Result<(Value, String), A
             );
         }
         let lookup = |name: &str| {
-            v.properties
-                .get(&name.to_ascii_lowercase())
-                .filter(|p| !p.sealed)
-                .map(|p| p.value.clone())
+            crate::monitor::estate::applies_to_value(v.properties.get(&name.to_ascii_lowercase()))
         };
         let applied: Vec<&str> = parsed
             .iter()
