@@ -1,7 +1,7 @@
 //! The SQL implementation of [`ObjectStore`].
 
 use crate::objects::*;
-use crate::sql::{is_unique_violation, SqlStore};
+use crate::sql::{is_unique_violation, now_ms, SqlStore};
 use crate::{AuditEvent, Backend, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -53,13 +53,6 @@ fn conflict(kind: ObjectKind, fields: &ObjectFields, e: sqlx::Error) -> StoreErr
     } else {
         StoreError::Database(e)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl SqlStore {

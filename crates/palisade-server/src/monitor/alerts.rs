@@ -995,11 +995,11 @@ pub async fn get_alert(state: &AppState, caller: &Caller, raw: &str) -> Result<V
 }
 
 fn comment(body: &Value) -> Result<String, ApiError> {
-    let text = super::sdt::str_field(body, "ackComment")?.unwrap_or_default();
+    let text = super::fields::str_field(body, "ackComment")?.unwrap_or_default();
     if text.trim().is_empty() {
         return Err(ApiError::BadRequest("`ackComment` is required".into()));
     }
-    super::sdt::check_text("ackComment", &text, MAX_COMMENT)?;
+    super::fields::check_text("ackComment", &text, MAX_COMMENT)?;
     Ok(text)
 }
 
@@ -1162,8 +1162,8 @@ fn parse_overrides(body: &Value) -> Result<Vec<ThresholdOverride>, ApiError> {
     let mut out: Vec<ThresholdOverride> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let field = |name: &str| -> Result<String, ApiError> {
-            let v = super::sdt::str_field(item, name)?.unwrap_or_default();
-            super::sdt::check_text(name, &v, 255)?;
+            let v = super::fields::str_field(item, name)?.unwrap_or_default();
+            super::fields::check_text(name, &v, 255)?;
             Ok(v.trim().to_string())
         };
         let (datasource, datapoint) = (field("datasource")?, field("datapoint")?);

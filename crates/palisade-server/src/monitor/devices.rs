@@ -2,6 +2,7 @@
 //! and their LogicMonitor shapes.
 
 use super::estate::{DeviceView, Estate, GroupNode, Source, ROOT_GROUP};
+use super::fields::{bool_field, int_field, str_field};
 use super::props::{self, OpType};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -37,11 +38,10 @@ pub fn require(
     if may(caller, groups, level) {
         Ok(())
     } else {
+        let op = level.as_str();
         Err(ApiError::Forbidden(format!(
-            "user `{}` lacks host_group:{}:{} on these devices",
+            "user `{}` lacks host_group:<id>:{op} for one of the groups involved (or host_group:*:{op}); grant it through a custom role",
             caller.user.username,
-            "<group>",
-            level.as_str()
         )))
     }
 }
@@ -59,41 +59,6 @@ fn group_chain(estate: &Estate, group: i64) -> Vec<i64> {
 
 fn secs(ms: i64) -> i64 {
     ms / 1000
-}
-
-fn str_field(v: &Value, name: &str) -> Result<Option<String>, ApiError> {
-    match v.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::BadRequest(format!("`{name}` must be a string"))),
-    }
-}
-
-fn int_field(v: &Value, name: &str) -> Result<Option<i64>, ApiError> {
-    match v.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest(format!("`{name}` must be an integer"))),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::BadRequest(format!("`{name}` must be an integer"))),
-        Some(_) => Err(ApiError::BadRequest(format!("`{name}` must be an integer"))),
-    }
-}
-
-fn bool_field(v: &Value, name: &str) -> Result<Option<bool>, ApiError> {
-    match v.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::BadRequest(format!(
-            "`{name}` must be true or false"
-        ))),
-    }
 }
 
 /// `hostGroupIds`: `"1,5"` (LogicMonitor), a number, or a list.

@@ -6,6 +6,7 @@ pub mod collectors;
 pub mod datasources;
 pub mod devices;
 pub mod estate;
+pub mod fields;
 pub mod notify;
 pub mod pipeline;
 pub mod props;

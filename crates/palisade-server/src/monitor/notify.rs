@@ -24,7 +24,7 @@
 
 use super::alerts::render_alert;
 use super::estate::{DeviceView, Estate};
-use super::sdt::{bool_field, check_text, int_field, str_field};
+use super::fields::{bool_field, check_text, int_field, str_field};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::keys::Keys;

@@ -62,13 +62,6 @@ pub fn series_key(device: &str, datasource: &str, instance: &str, datapoint: &st
 #[derive(Debug, Default)]
 pub struct KnownInstances(parking_lot::Mutex<HashSet<(i64, String, String)>>);
 
-impl KnownInstances {
-    /// Forgets everything (after devices were deleted).
-    pub fn clear(&self) {
-        self.0.lock().clear();
-    }
-}
-
 /// A pushed series: device id, datasource, instance, datapoint.
 type CounterSeries = (i64, String, String, String);
 

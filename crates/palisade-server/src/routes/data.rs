@@ -6,7 +6,6 @@ use super::{id, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::monitor::devices::may;
-use crate::monitor::pipeline::series_key;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
@@ -173,7 +172,6 @@ pub async fn instance_data(
         .filter(|(d, _)| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == d)))
         .collect();
     columns.sort_by(|a, b| a.0.cmp(&b.0));
-    let _ = series_key; // the labels above are the ones series_key writes
     let mut times: Vec<i64> = columns
         .iter()
         .flat_map(|(_, s)| s.iter().map(|x| x.ts_ms))

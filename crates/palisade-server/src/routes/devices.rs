@@ -196,7 +196,6 @@ fn property_body(body: &[u8], path_name: Option<&str>) -> Result<(String, String
 
 async fn property_answer(
     state: &AppState,
-    caller: &Caller,
     owner: Owner,
     name: &str,
 ) -> Result<Json<Value>, ApiError> {
@@ -213,7 +212,6 @@ async fn property_answer(
             .map(ops::render_group_properties)
             .unwrap_or_default(),
     };
-    let _ = caller;
     Ok(Json(find_property(items, name)?))
 }
 
@@ -236,7 +234,7 @@ pub async fn add_device_property(
         true,
     )
     .await?;
-    property_answer(&state, &caller, Owner::Device(id), &name).await
+    property_answer(&state, Owner::Device(id), &name).await
 }
 
 /// `PUT`/`PATCH /device/devices/{id}/properties/{name}`.
@@ -258,7 +256,7 @@ pub async fn update_device_property(
         false,
     )
     .await?;
-    property_answer(&state, &caller, Owner::Device(id), &name).await
+    property_answer(&state, Owner::Device(id), &name).await
 }
 
 /// `DELETE /device/devices/{id}/properties/{name}`.
@@ -403,7 +401,7 @@ pub async fn get_group_property(
 ) -> Result<Json<Value>, ApiError> {
     let id = id(&raw, "device group")?;
     group_json(&state, &caller, id).await?;
-    property_answer(&state, &caller, Owner::Group(id), &name).await
+    property_answer(&state, Owner::Group(id), &name).await
 }
 
 /// `POST /device/groups/{id}/properties`.
@@ -425,7 +423,7 @@ pub async fn add_group_property(
         true,
     )
     .await?;
-    property_answer(&state, &caller, Owner::Group(id), &name).await
+    property_answer(&state, Owner::Group(id), &name).await
 }
 
 /// `PUT`/`PATCH /device/groups/{id}/properties/{name}`.
@@ -447,7 +445,7 @@ pub async fn update_group_property(
         false,
     )
     .await?;
-    property_answer(&state, &caller, Owner::Group(id), &name).await
+    property_answer(&state, Owner::Group(id), &name).await
 }
 
 /// `DELETE /device/groups/{id}/properties/{name}`.
