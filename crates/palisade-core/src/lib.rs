@@ -17,6 +17,7 @@
 //! - [`client_ip`]: which address a request came from, honouring only trusted proxies.
 //! - [`secret`]: a redacting wrapper for secrets.
 //! - [`base32`]: RFC 4648 base32, the encoding of TOTP secrets.
+//! - [`failover`]: which collector monitors a device when its own is down.
 //! - [`totp`]: RFC 6238 TOTP codes, verification with a ±1 step window and replay refusal,
 //!   and the `otpauth://` enrolment URI.
 //! - [`otp`]: codes sent by email, SMS or voice (single use, 10 minutes, 5 tries, send
@@ -52,6 +53,7 @@ pub mod audit_chain;
 pub mod base32;
 pub mod client_ip;
 pub mod datasource;
+pub mod failover;
 pub mod filter;
 pub mod ingest;
 pub mod listing;

@@ -65,6 +65,13 @@ fn days_1_3650(v: &str) -> Result<String, String> {
     }
 }
 
+fn seconds_30_86400(v: &str) -> Result<String, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (30..=86_400).contains(&n) => Ok(n.to_string()),
+        _ => Err("expected a whole number of seconds from 30 to 86400".into()),
+    }
+}
+
 /// Every setting Palisade knows.
 pub const KNOWN: &[Known] = &[
     Known { key: "mfa.enforcement_date", help: "date (YYYY-MM-DD, UTC) from which local users without a second factor are confined to enrolment; `none` = not enforced account-wide", validate: date_or_none },
@@ -73,6 +80,7 @@ pub const KNOWN: &[Known] = &[
     Known { key: "sso.break_glass", help: "comma-separated usernames allowed to sign in with a password when sso.restrict is on (they must have a second factor)", validate: usernames },
     Known { key: "tsdb.raw_retention_days", help: "days of raw samples the embedded time-series store keeps (default 30; read at start)", validate: days_1_3650 },
     Known { key: "tsdb.rollup_retention_days", help: "days of hourly rollups the embedded time-series store keeps (default 365; read at start)", validate: days_1_3650 },
+    Known { key: "collector.down_after_seconds", help: "how long a collector may miss heartbeats before it shows as down and its devices fail over to its backup or group (30-86400, default 180)", validate: seconds_30_86400 },
     Known { key: "ingest.backfill_hours", help: "how old pushed samples may be (default: 10 minutes; for imports and backfill)", validate: hours_0_8760 },
 ];
 

@@ -6,14 +6,10 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use palisade_core::lmv1;
-use palisade_core::privilege::Privilege;
+use axum::http::StatusCode;
 use palisade_server::monitor::pipeline::{self, Point};
 use palisade_server::monitor::TsdbHandle;
-use palisade_server::ops::tokens::{self, TokenRequest};
-use palisade_server::portal::{Actor, Clock};
+use palisade_server::portal::Clock;
 use palisade_server::signin::delivery::Delivery;
 use palisade_server::{AppOptions, AppState};
 use palisade_store::inventory::DatasourceDoc;
@@ -169,43 +165,11 @@ struct H {
     device: i64,
 }
 
-async fn token_for(
-    portal: &palisade_server::portal::Portal,
-    name: &str,
-    privileges: &[&str],
-) -> (String, String) {
-    let cli = Actor::cli();
-    let role = palisade_server::ops::roles::create_checked(
-        portal,
-        &cli,
-        format!("{name}-role"),
-        String::new(),
-        privileges
-            .iter()
-            .map(|p| Privilege::parse_triple(p).unwrap())
-            .collect(),
-        false,
-    )
-    .await
-    .unwrap();
-    let user = palisade_server::ops::users::create(
-        portal,
-        &cli,
-        serde_json::from_value(json!({"username": name, "email": format!("{name}@example.com"), "apionly": true, "roles": [{"id": role.id}]})).unwrap(),
-    )
-    .await
-    .unwrap();
-    let t = tokens::create(portal, &cli, user.id, TokenRequest::default())
-        .await
-        .unwrap();
-    (t.record.access_id.clone(), t.secret.expose().clone())
-}
-
 /// A portal with an SMTP sender pointing at the test's SMTP server, a time-series store, a
 /// device `web-1` and the datasource `AppCPU` (datapoint `usage`) with `datapoint` fields.
 async fn harness(datapoint: Value) -> H {
     let (portal, clock, tmp) = common::temp_portal("alerting").await;
-    let (access_id, access_key) = token_for(&portal, "ops", &["host_group:*:manage"]).await;
+    let (access_id, access_key) = common::token_for(&portal, "ops", &["host_group:*:manage"]).await;
     let (smtp_port, mail) = smtp_receiver().await;
     let hook_status = Arc::new(AtomicU16::new(200));
     let (hook_port, hooks) = webhook_receiver(hook_status.clone()).await;
@@ -286,28 +250,7 @@ impl H {
         path: &str,
         body: &Value,
     ) -> (StatusCode, Value) {
-        let body = if method == "GET" {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let auth = lmv1::authorization(
-            id,
-            key,
-            method,
-            self.now(),
-            body.as_bytes(),
-            &lmv1::resource_path(path),
-        );
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", auth)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let (s, _, b) = common::send(&self.state, req).await;
-        (s, b)
+        common::lmv1_call(&self.state, (id, key), self.now(), method, path, body).await
     }
 
     async fn call(&self, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
@@ -709,7 +652,7 @@ async fn ack_needs_a_comment_and_the_ack_privilege_and_is_audited() {
         b["errorMessage"].as_str().unwrap().contains("ackComment"),
         "{b}"
     );
-    let (rid, rkey) = token_for(&h.state.portal, "viewer", &["host_group:*:read"]).await;
+    let (rid, rkey) = common::token_for(&h.state.portal, "viewer", &["host_group:*:read"]).await;
     assert_eq!(
         h.call_as(
             &rid,

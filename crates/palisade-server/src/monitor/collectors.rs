@@ -11,15 +11,19 @@ use crate::error::ApiError;
 use crate::portal::{Actor, Portal};
 use crate::AppState;
 use base64::Engine;
+use palisade_core::failover::Health;
 use palisade_core::privilege::{allows, Level, Need, SettingObject};
 use palisade_store::inventory::{CollectorDoc, CollectorGroupDoc, CollectorReport};
 use palisade_store::objects::{self, ObjectQuery};
 use rand::RngCore;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// How long a registration secret is valid.
 pub const REGISTRATION_TTL_MS: i64 = 24 * 3_600_000;
-/// A collector without a heartbeat for this long is down.
+/// A collector without a heartbeat for this long is down, unless the setting
+/// `collector.down_after_seconds` says otherwise.
 pub const DOWN_AFTER_MS: i64 = 3 * 60_000;
 
 /// Fields the SDK requires on collector items (none; `id` kept for scripts).
@@ -56,23 +60,48 @@ pub fn require(caller: &Caller, group: i64, level: Level) -> Result<(), ApiError
     }
 }
 
+/// Health, for status and failover ([`palisade_core::failover`]).
+pub fn health(c: &CollectorDoc, now: i64, down_after_ms: i64) -> Health {
+    Health::of(
+        c.registered_on.filter(|_| c.key_hash.is_some()),
+        c.last_heartbeat,
+        c.suspended,
+        now,
+        down_after_ms,
+    )
+}
+
 /// Status: 0 unregistered, 1 up, 2 down (no heartbeat), 3 suspended.
-pub fn status(c: &CollectorDoc, now: i64) -> i64 {
-    if c.suspended {
-        3
-    } else if c.key_hash.is_none() {
-        0
-    } else if c.last_heartbeat.is_some_and(|t| now - t <= DOWN_AFTER_MS) {
-        1
-    } else {
-        2
+pub fn status(c: &CollectorDoc, now: i64, down_after_ms: i64) -> i64 {
+    match health(c, now, down_after_ms) {
+        Health::Unregistered => 0,
+        Health::Up => 1,
+        Health::Down => 2,
+        Health::Suspended => 3,
     }
 }
 
+/// The down threshold (`collector.down_after_seconds`, default 3 minutes).
+pub async fn down_after_ms(portal: &Portal) -> Result<i64, ApiError> {
+    let raw = crate::settings::get(portal, "collector.down_after_seconds").await?;
+    Ok(raw
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map_or(DOWN_AFTER_MS, |s| s.saturating_mul(1000)))
+}
+
 /// A collector in LogicMonitor's shape, with Palisade's privilege report.
-pub fn render(c: &CollectorDoc, group_name: &str, hosts: usize, now: i64) -> Value {
+pub fn render(
+    c: &CollectorDoc,
+    group_name: &str,
+    hosts: usize,
+    now: i64,
+    down_after_ms: i64,
+) -> Value {
     let report = c.report.clone().unwrap_or_default();
-    let st = status(c, now);
+    let st = status(c, now, down_after_ms);
     let up = if st == 1 && report.started_on > 0 {
         (now - report.started_on).max(0) / 1000
     } else {
@@ -140,11 +169,13 @@ pub async fn create(
             ))
         }
     };
+    let backup = backup_of(portal, body, None).await?.unwrap_or(0);
     let secret = random_secret("palr_");
     let now = portal.now();
     let doc = CollectorDoc {
         description: description.clone(),
         group_id: group,
+        backup_agent_id: backup,
         registration_hash: Some(portal.keys.bearer_hash(&secret)),
         registration_expires: Some(now + REGISTRATION_TTL_MS),
         ..Default::default()
@@ -191,6 +222,36 @@ pub async fn new_registration(
     Ok(secret)
 }
 
+/// The backup collector a body names (`backupAgentId`): an existing collector other than
+/// this one, or 0 for none.
+async fn backup_of(
+    portal: &Portal,
+    body: &Value,
+    this: Option<i64>,
+) -> Result<Option<i64>, ApiError> {
+    let id = match body.get("backupAgentId") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v.as_i64().filter(|v| *v >= 0).ok_or_else(|| {
+            ApiError::BadRequest("`backupAgentId` must be a collector id (0: none)".into())
+        })?,
+    };
+    if id == 0 {
+        return Ok(Some(0));
+    }
+    if this == Some(id) {
+        return Err(ApiError::BadRequest(
+            "`backupAgentId`: a collector cannot be its own backup".into(),
+        ));
+    }
+    let c: Option<CollectorDoc> = objects::get(portal.store.as_ref(), id).await?;
+    match c {
+        Some(_) => Ok(Some(id)),
+        None => Err(ApiError::BadRequest(format!(
+            "`backupAgentId`: collector {id} does not exist"
+        ))),
+    }
+}
+
 /// Changes description, group, backup or suspension.
 pub async fn update(
     state: &AppState,
@@ -219,7 +280,7 @@ pub async fn update(
             }
         }
     }
-    let backup = body.get("backupAgentId").and_then(Value::as_i64);
+    let backup = backup_of(&state.portal, body, Some(id)).await?;
     let suspended = body.get("suspended").and_then(Value::as_bool);
     let audit = caller.actor.event(
         state.portal.now(),
@@ -415,10 +476,14 @@ pub async fn heartbeat(
 ) -> Result<(), ApiError> {
     let now = state.portal.now();
     let ip = ip.to_string();
+    let down_after = down_after_ms(&state.portal).await?;
+    let was_up = Arc::new(AtomicBool::new(true));
+    let seen = was_up.clone();
     objects::update::<CollectorDoc, _>(
         state.portal.store.as_ref(),
         id,
         move |c| {
+            seen.store(health(c, now, down_after) == Health::Up, Ordering::SeqCst);
             c.report = Some(report);
             c.last_heartbeat = Some(now);
             c.last_ip = ip;
@@ -427,6 +492,10 @@ pub async fn heartbeat(
         None,
     )
     .await?;
+    // Back from down: its devices return now, not at the next snapshot.
+    if !was_up.load(Ordering::SeqCst) {
+        state.estate.invalidate();
+    }
     Ok(())
 }
 

@@ -15,7 +15,8 @@
 use crate::error::ApiError;
 use crate::portal::Portal;
 use palisade_core::applies_to;
-use palisade_store::inventory::{DeviceDoc, DeviceGroupDoc, Property};
+use palisade_core::failover::{self, CollectorState};
+use palisade_store::inventory::{CollectorDoc, DeviceDoc, DeviceGroupDoc, Property};
 use palisade_store::objects::{self, ObjectQuery};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,8 +77,11 @@ pub struct DeviceView {
     pub all_groups: BTreeSet<i64>,
     /// Resolved properties by lower-case name.
     pub properties: BTreeMap<String, Resolved>,
-    /// The collector that monitors it (0: none).
+    /// The collector that monitors it now (0: none): its assigned collector, or another
+    /// one while that is down ([`palisade_core::failover`]).
     pub collector_id: i64,
+    /// The collector it is assigned (its own choice, else the nearest group default).
+    pub assigned_collector_id: i64,
 }
 
 impl DeviceView {
@@ -112,6 +116,12 @@ pub struct Estate {
     pub by_display_name: std::collections::HashMap<String, i64>,
     /// The host name each collector reports, by collector id.
     pub collector_hosts: BTreeMap<i64, String>,
+    /// Each collector's health and failover settings.
+    pub collectors: Vec<CollectorState>,
+    /// The devices of collectors' own hosts (they never fail over).
+    pub collector_devices: BTreeSet<i64>,
+    /// How long a silent collector counts as up.
+    pub down_after_ms: i64,
 }
 
 /// What an `appliesTo` expression reads of a property: its value, or for a credential the
@@ -153,8 +163,28 @@ impl Estate {
     pub fn build(
         groups: Vec<DeviceGroupDoc>,
         devices: Vec<DeviceDoc>,
-        collector_hosts: BTreeMap<i64, String>,
+        collectors: &[CollectorDoc],
+        now: i64,
+        down_after_ms: i64,
     ) -> Estate {
+        let collector_hosts = collectors
+            .iter()
+            .filter_map(|c| c.report.as_ref().map(|r| (c.id, r.hostname.clone())))
+            .collect();
+        let collector_devices = collectors
+            .iter()
+            .map(|c| c.device_id)
+            .filter(|d| *d != 0)
+            .collect();
+        let collectors = collectors
+            .iter()
+            .map(|c| CollectorState {
+                id: c.id,
+                group_id: c.group_id,
+                backup_id: c.backup_agent_id,
+                health: super::collectors::health(c, now, down_after_ms),
+            })
+            .collect();
         let by_id: BTreeMap<i64, DeviceGroupDoc> = groups.into_iter().map(|g| (g.id, g)).collect();
         let mut nodes = BTreeMap::new();
         for (id, g) in &by_id {
@@ -201,6 +231,9 @@ impl Estate {
             devices: BTreeMap::new(),
             by_display_name: Default::default(),
             collector_hosts,
+            collectors,
+            collector_devices,
+            down_after_ms,
         };
         for d in devices {
             let view = estate.resolve(d);
@@ -307,19 +340,26 @@ impl Estate {
                 },
             );
         }
-        // The collector: the device's own choice, else the nearest group default.
-        let mut collector_id = doc.preferred_collector_id;
-        if collector_id == 0 {
+        // The collector: the device's own choice, else the nearest group default; another
+        // one while that is down.
+        let mut assigned = doc.preferred_collector_id;
+        if assigned == 0 {
             let mut candidates: Vec<i64> = all.iter().copied().collect();
             candidates
                 .sort_by_key(|g| std::cmp::Reverse(self.groups.get(g).map(|n| n.ancestors.len())));
-            collector_id = candidates
+            assigned = candidates
                 .iter()
                 .filter_map(|g| self.groups.get(g))
                 .map(|n| n.doc.default_collector_id)
                 .find(|c| *c != 0)
                 .unwrap_or(0);
         }
+        let collector_id = failover::effective(
+            assigned,
+            doc.id,
+            self.collector_devices.contains(&doc.id),
+            &self.collectors,
+        );
         // `system.collectorhost`: the device is the host its collector runs on (loopback, or
         // the host name the collector reports), so host datasources read it locally.
         let own_host = is_loopback_name(&doc.name)
@@ -344,6 +384,7 @@ impl Estate {
             all_groups: all,
             properties: with_dynamic,
             collector_id,
+            assigned_collector_id: assigned,
         }
     }
 
@@ -387,8 +428,49 @@ impl Estate {
 /// The cached snapshot.
 #[derive(Debug, Default)]
 pub struct EstateCache {
-    current: parking_lot::RwLock<Option<(Instant, u64, Arc<Estate>)>>,
+    current: parking_lot::RwLock<Option<Snapshot>>,
     generation: AtomicU64,
+}
+
+/// Logs when devices move to another collector or back.
+fn log_failover(before: Option<&Estate>, after: &Estate) {
+    let moved = |e: &Estate| -> BTreeMap<i64, i64> {
+        e.devices
+            .values()
+            .filter(|d| d.collector_id != d.assigned_collector_id)
+            .map(|d| (d.doc.id, d.collector_id))
+            .collect()
+    };
+    let now = moved(after);
+    let was = before.map(moved).unwrap_or_default();
+    if now == was {
+        return;
+    }
+    let away: Vec<String> = now
+        .iter()
+        .filter(|(d, c)| was.get(d) != Some(c))
+        .map(|(d, c)| format!("{d}→{c}"))
+        .collect();
+    let back: Vec<i64> = was
+        .keys()
+        .filter(|d| !now.contains_key(d))
+        .copied()
+        .collect();
+    tracing::warn!(
+        failed_over = now.len(),
+        moved = %away.join(","),
+        returned = ?back,
+        "collector failover: device assignments changed"
+    );
+}
+
+/// A built estate and when: wall time for age, the portal clock for collector health.
+#[derive(Debug)]
+struct Snapshot {
+    at: Instant,
+    clock_ms: i64,
+    generation: u64,
+    estate: Arc<Estate>,
 }
 
 impl EstateCache {
@@ -400,23 +482,39 @@ impl EstateCache {
     /// The current snapshot, rebuilt when stale.
     pub async fn get(&self, portal: &Portal) -> Result<Arc<Estate>, ApiError> {
         let generation = self.generation.load(Ordering::SeqCst);
-        if let Some((at, g, e)) = self.current.read().as_ref() {
-            if *g == generation && at.elapsed() < MAX_AGE {
-                return Ok(e.clone());
+        let now = portal.now();
+        if let Some(snap) = self.current.read().as_ref() {
+            // Collector health depends on the clock: a snapshot is as old as the older of
+            // its two ages.
+            let clock_age = u64::try_from(now - snap.clock_ms).unwrap_or(u64::MAX);
+            if snap.generation == generation
+                && snap.at.elapsed() < MAX_AGE
+                && Duration::from_millis(clock_age) < MAX_AGE
+            {
+                return Ok(snap.estate.clone());
             }
         }
         let groups: Vec<DeviceGroupDoc> =
             objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
         let devices: Vec<DeviceDoc> =
             objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
-        let collectors: Vec<palisade_store::inventory::CollectorDoc> =
+        let collectors: Vec<CollectorDoc> =
             objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
-        let hosts = collectors
-            .into_iter()
-            .filter_map(|c| c.report.map(|r| (c.id, r.hostname)))
-            .collect();
-        let estate = Arc::new(Estate::build(groups, devices, hosts));
-        *self.current.write() = Some((Instant::now(), generation, estate.clone()));
+        let down_after_ms = super::collectors::down_after_ms(portal).await?;
+        let estate = Arc::new(Estate::build(
+            groups,
+            devices,
+            &collectors,
+            now,
+            down_after_ms,
+        ));
+        let previous = self.current.write().replace(Snapshot {
+            at: Instant::now(),
+            clock_ms: now,
+            generation,
+            estate: estate.clone(),
+        });
+        log_failover(previous.map(|p| p.estate).as_deref(), &estate);
         Ok(estate)
     }
 }
@@ -485,11 +583,15 @@ mod tests {
             preferred_collector_id: 7,
             ..Default::default()
         };
-        let e = Estate::build(
-            groups,
-            vec![d, local],
-            BTreeMap::from([(7, "Collector-1.example".to_string())]),
-        );
+        let collector = CollectorDoc {
+            id: 7,
+            report: Some(palisade_store::inventory::CollectorReport {
+                hostname: "Collector-1.example".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = Estate::build(groups, vec![d, local], &[collector], 0, 180_000);
         assert_eq!(e.devices[&11].prop("system.collectorhost"), Some("true"));
         assert_eq!(e.devices[&10].prop("system.collectorhost"), None);
         assert_eq!(e.groups[&3].full_path, "servers/linux");
@@ -510,5 +612,57 @@ mod tests {
                 && is_loopback_name("::1")
         );
         assert!(!is_loopback_name("10.0.0.1"));
+    }
+
+    #[test]
+    fn devices_fail_over_within_the_collector_group_and_come_back() {
+        let collector = |id: i64, heartbeat: i64, device_id: i64| CollectorDoc {
+            id,
+            group_id: 4,
+            key_hash: Some("k".into()),
+            registered_on: Some(0),
+            last_heartbeat: Some(heartbeat),
+            device_id,
+            ..Default::default()
+        };
+        let device = |id: i64, name: &str| DeviceDoc {
+            id,
+            name: name.into(),
+            display_name: name.into(),
+            preferred_collector_id: 1,
+            ..Default::default()
+        };
+        let groups = vec![group(1, 0, "", "", &[])];
+        let devices = vec![device(10, "a"), device(11, "b"), device(12, "col-1")];
+        let minute = 60_000;
+        // Both heartbeating: every device on collector 1.
+        let up = [collector(1, 10 * minute, 12), collector(2, 10 * minute, 0)];
+        let e = Estate::build(
+            groups.clone(),
+            devices.clone(),
+            &up,
+            11 * minute,
+            3 * minute,
+        );
+        assert!(e.devices.values().all(|d| d.collector_id == 1));
+        // Collector 1 silent for 4 minutes: its devices move to 2, its own host stays.
+        let down = [collector(1, 7 * minute, 12), collector(2, 11 * minute, 0)];
+        let e = Estate::build(
+            groups.clone(),
+            devices.clone(),
+            &down,
+            11 * minute,
+            3 * minute,
+        );
+        assert_eq!(e.devices[&10].collector_id, 2);
+        assert_eq!(e.devices[&11].collector_id, 2);
+        assert_eq!(e.devices[&10].assigned_collector_id, 1);
+        assert_eq!(
+            e.devices[&12].collector_id, 1,
+            "a collector's own host never moves"
+        );
+        // A longer threshold: not down yet.
+        let e = Estate::build(groups, devices, &down, 11 * minute, 5 * minute);
+        assert_eq!(e.devices[&10].collector_id, 1);
     }
 }

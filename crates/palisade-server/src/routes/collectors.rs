@@ -38,6 +38,7 @@ async fn render_one(state: &AppState, c: &CollectorDoc) -> Result<Value, ApiErro
         names.get(&c.group_id).map(String::as_str).unwrap_or(""),
         hosts,
         state.portal.now(),
+        estate.down_after_ms,
     ))
 }
 
@@ -73,6 +74,7 @@ pub async fn list(
                 names.get(&c.group_id).map(String::as_str).unwrap_or(""),
                 hosts,
                 now,
+                estate.down_after_ms,
             )
         })
         .collect();

@@ -77,3 +77,67 @@ pub async fn send(state: &Arc<AppState>, mut req: Request<Body>) -> (StatusCode,
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, headers, body)
 }
+
+/// An API-only user holding a role with these privileges, and its LMv1 token
+/// (access id, access key).
+pub async fn token_for(portal: &Portal, name: &str, privileges: &[&str]) -> (String, String) {
+    use palisade_server::ops::tokens::{self, TokenRequest};
+    let cli = palisade_server::portal::Actor::cli();
+    let role = palisade_server::ops::roles::create_checked(
+        portal,
+        &cli,
+        format!("{name}-role"),
+        String::new(),
+        privileges
+            .iter()
+            .map(|p| palisade_core::privilege::Privilege::parse_triple(p).unwrap())
+            .collect(),
+        false,
+    )
+    .await
+    .unwrap();
+    let user = palisade_server::ops::users::create(
+        portal,
+        &cli,
+        serde_json::from_value(serde_json::json!({"username": name, "email": format!("{name}@example.com"), "apionly": true, "roles": [{"id": role.id}]})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let t = tokens::create(portal, &cli, user.id, TokenRequest::default())
+        .await
+        .unwrap();
+    (t.record.access_id.clone(), t.secret.expose().clone())
+}
+
+/// Sends a JSON request signed with LMv1 at `now_ms`.
+pub async fn lmv1_call(
+    state: &Arc<AppState>,
+    (id, key): (&str, &str),
+    now_ms: i64,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let body = if method == "GET" {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let auth = palisade_core::lmv1::authorization(
+        id,
+        key,
+        method,
+        now_ms,
+        body.as_bytes(),
+        &palisade_core::lmv1::resource_path(path),
+    );
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let (s, _, b) = send(state, req).await;
+    (s, b)
+}

@@ -40,9 +40,10 @@ pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> 
             let all: Vec<CollectorDoc> =
                 objects::list(portal.store.as_ref(), ObjectQuery::default()).await?;
             let now = portal.now();
+            let down_after_ms = collectors::down_after_ms(&portal).await?;
             let items: Vec<_> = all
                 .iter()
-                .map(|c| collectors::render(c, "", 0, now))
+                .map(|c| collectors::render(c, "", 0, now, down_after_ms))
                 .collect();
             super::print(&json!(items));
         }
