@@ -378,6 +378,29 @@ def test_datasources_builtin_export_import_and_cli(mon: Monitoring, tmp_path) ->
     mon.rest.ok("DELETE", f"/setting/datasources/{created['id']}")
     assert mon.rest.call("GET", f"/setting/datasources/{created['id']}").status_code == 404
 
+    # A script module uploaded with its source: the portal reviews it with lint-module's rules.
+    script = {
+        "name": unique("DiskHealth").replace("-", "_"), "collectMethod": "script", "collectInterval": 300,
+        "hasMultiInstances": False, "appliesTo": "true",
+        "collector": {"method": "script", "script": "disk-health.sh", "keys": {"Errors": "errors"},
+                      "source": "#!/bin/sh\n# reads SMART data\nsudo smartctl -a /dev/sda | grep -c Error\n"},
+        "dataPoints": [{"name": "Errors", "type": "gauge"}],
+    }
+    reviewed = mon.rest.ok("POST", "/setting/datasources", json_body=script)["scriptReview"]
+    assert reviewed["reviewed"] is True and reviewed["needsElevation"] is True
+    assert [(f["line"], f["rule"]) for f in reviewed["findings"]] == [(3, "elevation")]
+    assert "sudoers" in reviewed["findings"][0]["alternative"]
+    script_path = tmp_path / "clean.json"
+    script["name"] = unique("FreeMem").replace("-", "_")
+    script["collector"]["source"] = "#!/bin/sh\nawk '/MemAvailable/ {print \"free=\" $2}' /proc/meminfo\n"
+    script_path.write_text(json.dumps(script))
+    clean = mon.store.cli_json("datasource", "import", str(script_path))
+    assert clean["scriptReview"] == {"reviewed": True, "needsElevation": False, "findings": []}
+    del script["collector"]["source"]
+    script["name"] = unique("Unreviewed").replace("-", "_")
+    unreviewed = mon.rest.ok("POST", "/setting/datasources", json_body=script)["scriptReview"]
+    assert unreviewed["reviewed"] is False and "lint-module" in unreviewed["note"]
+
     # CLI: a collector and its one-time registration secret.
     out = mon.store.cli_json("collector", "add", "--description", "from the cli")
     assert out["registrationSecret"].startswith("palr_")

@@ -23,6 +23,7 @@
 //! - [`otp`]: codes sent by email, SMS or voice (single use, 10 minutes, 5 tries, send
 //!   budget) and recovery codes.
 //! - [`lockout`]: the per-account lockout after repeated failed sign-ins.
+//! - [`module_lint`]: what in a custom module script needs root or Administrator.
 //! - [`mfa`]: the two-factor mandate: who must enrol, and by when.
 //! - [`applies_to`]: LogicMonitor's `appliesTo` expressions, which choose the devices of
 //!   dynamic groups and datasources from their properties.
@@ -59,6 +60,7 @@ pub mod ingest;
 pub mod listing;
 pub mod lmv1;
 pub mod lockout;
+pub mod module_lint;
 pub mod mfa;
 pub mod otp;
 pub mod password;

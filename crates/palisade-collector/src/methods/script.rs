@@ -5,7 +5,8 @@
 //! lines from its standard output.
 //!
 //! A script that is writable by group or others is refused: anyone who can write it could
-//! make the collector run anything.
+//! make the collector run anything. When the datasource carries the script's `source` (the
+//! text the portal reviewed), the installed file must be exactly that text.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -45,6 +46,22 @@ fn first_line(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Whether the installed script is the source reviewed with the module.
+fn matches_reviewed(path: &std::path::Path, source: &str) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let installed = std::fs::read(path).map_err(|e| format!("script {}: {e}", path.display()))?;
+    if installed == source.as_bytes() {
+        return Ok(());
+    }
+    let short = |b: &[u8]| hex::encode(&Sha256::digest(b)[..8]);
+    Err(format!(
+        "refusing to run {}: it differs from the source reviewed with the datasource (installed sha256 {}…, reviewed {}…); install the reviewed text or upload the new one",
+        path.display(),
+        short(&installed),
+        short(source.as_bytes())
+    ))
+}
+
 impl Method for Script {
     fn collect<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
@@ -70,6 +87,11 @@ impl Method for Script {
                     "refusing to run {}: it is writable by group or others",
                     path.display()
                 ));
+            }
+            if let Some(source) = &c.source {
+                if let Err(e) = matches_reviewed(&path, source) {
+                    return Outcome::error(e);
+                }
             }
             let device = &task.device;
             let mut args = Vec::with_capacity(c.args.len());
@@ -156,5 +178,104 @@ impl Method for Script {
                 .collect();
             Outcome::Instances(instances)
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::work::Device;
+    use std::sync::Arc;
+
+    const SCRIPT: &str = "#!/bin/sh\necho \"free=42\"\necho \"arg=$1\"\n";
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pal-script-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn install(dir: &std::path::Path, text: &str, mode: u32) {
+        let p = dir.join("mem.sh");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn task(source: Option<&str>, timeout_ms: u32) -> Task {
+        let mut collector = serde_json::json!({
+            "method": "script", "script": "mem.sh", "args": ["##site##"],
+            "timeoutMs": timeout_ms, "keys": {"Free": "free"}
+        });
+        if let Some(s) = source {
+            collector["source"] = serde_json::json!(s);
+        }
+        let ds = serde_json::json!({
+            "name": "MemScript", "collectMethod": "script", "collectInterval": 60,
+            "hasMultiInstances": false, "appliesTo": "true",
+            "collector": collector,
+            "dataPoints": [{"name": "Free", "type": "gauge"}]
+        });
+        Task {
+            device: Arc::new(Device::new(1, "127.0.0.1", &[("site", "lab")])),
+            datasource: Arc::new(palisade_core::datasource::import(&ds.to_string()).unwrap()),
+            own_host: false,
+        }
+    }
+
+    async fn run(dir: &std::path::Path, t: &Task) -> Outcome {
+        Script::new(Some(dir.to_path_buf())).collect(t).await
+    }
+
+    fn error(o: Outcome) -> String {
+        match o {
+            Outcome::Error { message } => message,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_the_named_script_and_reads_key_values() {
+        let d = dir("ok");
+        install(&d, SCRIPT, 0o755);
+        match run(&d, &task(None, 5000)).await {
+            Outcome::Instances(i) => {
+                assert_eq!(i.len(), 1);
+                assert_eq!(i[0].values.get("Free"), Some(&42.0));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The reviewed source matches byte for byte: it runs.
+        assert!(matches!(
+            run(&d, &task(Some(SCRIPT), 5000)).await,
+            Outcome::Instances(_)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[tokio::test]
+    async fn a_script_that_differs_from_the_reviewed_source_is_refused() {
+        let d = dir("differs");
+        install(
+            &d,
+            "#!/bin/sh\nsudo cat /etc/shadow >/dev/null; echo free=1\n",
+            0o755,
+        );
+        let m = error(run(&d, &task(Some(SCRIPT), 5000)).await);
+        assert!(m.contains("differs from the source reviewed"), "{m}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[tokio::test]
+    async fn group_writable_scripts_and_timeouts_are_errors() {
+        let d = dir("perm");
+        install(&d, SCRIPT, 0o775);
+        let m = error(run(&d, &task(None, 5000)).await);
+        assert!(m.contains("writable by group or others"), "{m}");
+        install(&d, "#!/bin/sh\nsleep 5\necho free=1\n", 0o755);
+        let m = error(run(&d, &task(None, 300)).await);
+        assert!(m.contains("did not finish within 300 ms"), "{m}");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

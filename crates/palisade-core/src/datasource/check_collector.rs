@@ -472,12 +472,29 @@ pub fn is_valid_script_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// Largest script source a module may carry.
+const MAX_SCRIPT_SOURCE: usize = 256 * 1024;
+
 fn script(c: &ScriptCollector) -> Result<(), DatasourceError> {
     if !is_valid_script_name(&c.script) {
         return Err(DatasourceError::ScriptName {
             field: "collector.script".into(),
             value: c.script.clone(),
         });
+    }
+    if let Some(source) = &c.source {
+        if source.is_empty() || source.len() > MAX_SCRIPT_SOURCE {
+            return Err(DatasourceError::Inconsistent {
+                field: "collector.source".into(),
+                reason: "must hold the script's text, 1 byte to 256 KiB",
+            });
+        }
+        if source.contains('\0') {
+            return Err(DatasourceError::Inconsistent {
+                field: "collector.source".into(),
+                reason: "must not contain a NUL character",
+            });
+        }
     }
     if c.args.len() > MAX_ARGS {
         return Err(DatasourceError::Count {

@@ -464,4 +464,9 @@ pub struct ScriptCollector {
     pub timeout_ms: u32,
     /// Datapoint name → key in the output.
     pub keys: BTreeMap<String, String>,
+    /// The script's text as uploaded with the module, for review: the portal lints it
+    /// ([`crate::module_lint`]) and shows the findings, and the collector runs its
+    /// installed copy only when it is byte-for-byte this text (SHA-256 compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }

@@ -365,3 +365,17 @@ fn template_expansion_for_the_collector() {
         Some("http://db-1:9100/metrics")
     );
 }
+
+#[test]
+fn script_source_is_kept_and_bounded() {
+    let mut doc = script_doc();
+    doc["collector"]["source"] = json!("#!/bin/sh\necho ok=1\n");
+    let ds = import_value(&doc).unwrap();
+    // Exported byte-stable with the source.
+    let again: Value = serde_json::from_str(&export(&ds)).unwrap();
+    assert_eq!(again["collector"]["source"], doc["collector"]["source"]);
+    for bad in [json!(""), json!("a\0b"), json!("x".repeat(256 * 1024 + 1))] {
+        let e = invalid(script_doc(), |v| v["collector"]["source"] = bad);
+        assert_eq!(field_of(&e), "collector.source");
+    }
+}

@@ -8,6 +8,7 @@ use palisade_core::datasource::{self, DataSource};
 use palisade_store::inventory::DatasourceDoc;
 use palisade_store::objects::{self, ObjectQuery};
 use palisade_store::StoreError;
+use palisade_core::module_lint;
 use serde_json::{json, Value};
 
 /// Fields every item carries.
@@ -31,8 +32,41 @@ pub fn render(d: &DatasourceDoc) -> Value {
         o.insert("version".into(), json!(d.version));
         o.insert("createdOn".into(), json!(d.created_on / 1000));
         o.insert("updatedOn".into(), json!(d.updated_on / 1000));
+        if let Some(review) = script_review(&d.definition) {
+            o.insert("scriptReview".into(), review);
+        }
     }
     v
+}
+
+/// For a script datasource: the lint findings of the source it carries
+/// ([`palisade_core::module_lint`]), or a note that it carries none to review.
+pub fn script_review(definition: &Value) -> Option<Value> {
+    let collector = definition.get("collector")?;
+    if collector.get("method").and_then(Value::as_str) != Some("script") {
+        return None;
+    }
+    let Some(source) = collector.get("source").and_then(Value::as_str) else {
+        return Some(json!({
+            "reviewed": false,
+            "needsElevation": false,
+            "findings": [],
+            "note": "no source uploaded with the module: the script on each collector was not reviewed by the portal (run palisade-collector lint-module there)",
+        }));
+    };
+    let findings = module_lint::lint(source);
+    let needs = findings.iter().any(|f| !f.in_comment);
+    Some(json!({
+        "reviewed": true,
+        "needsElevation": needs,
+        "findings": findings.iter().map(|f| json!({
+            "line": f.line,
+            "rule": f.rule,
+            "finding": f.finding,
+            "alternative": f.alternative,
+            "inComment": f.in_comment,
+        })).collect::<Vec<_>>(),
+    }))
 }
 
 /// The export file of a stored datasource.

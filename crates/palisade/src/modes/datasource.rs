@@ -55,7 +55,22 @@ pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> 
             };
             let ds = datasources::parse(&text)?;
             let d = datasources::import(&portal, &Actor::cli(), ds).await?;
-            super::print(&json!({"id": d.id, "name": d.name, "version": d.version}));
+            let mut out = json!({"id": d.id, "name": d.name, "version": d.version});
+            if let Some(review) = datasources::script_review(&d.definition) {
+                for f in review["findings"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "{}:{}: {}: {}{} — {}",
+                        d.name,
+                        f["line"],
+                        f["rule"].as_str().unwrap_or_default(),
+                        f["finding"].as_str().unwrap_or_default(),
+                        if f["inComment"] == json!(true) { " (in a comment)" } else { "" },
+                        f["alternative"].as_str().unwrap_or_default(),
+                    );
+                }
+                out["scriptReview"] = review;
+            }
+            super::print(&out);
         }
     }
     Ok(ExitCode::SUCCESS)
