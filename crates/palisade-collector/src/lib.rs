@@ -22,11 +22,14 @@ pub mod migrate;
 pub mod parse;
 pub mod portal;
 pub mod privilege;
+#[cfg(any(windows, test))]
+pub mod privilege_windows;
 pub mod process;
 pub mod register;
 pub mod report;
 pub mod run;
 pub mod service;
+pub mod windows_script;
 pub mod work;
 
 pub use error::{Error, Result};

@@ -74,6 +74,8 @@ enum Command {
     Migrate(palisade_collector::migrate::MigrateArgs),
     /// Reviews custom module scripts for what needs root or Administrator.
     LintModule(palisade_collector::lint::LintArgs),
+    /// Prints the PowerShell script giving a Windows account non-admin monitoring rights.
+    WindowsNonadminScript(palisade_collector::windows_script::ScriptArgs),
 }
 
 fn init_logging() {
@@ -95,6 +97,9 @@ fn main() -> ExitCode {
         Command::Install(a) => return ExitCode::from(palisade_collector::install::main(a)),
         Command::Migrate(a) => return ExitCode::from(palisade_collector::migrate::main(a)),
         Command::LintModule(a) => return ExitCode::from(palisade_collector::lint::main(a)),
+        Command::WindowsNonadminScript(a) => {
+            return ExitCode::from(palisade_collector::windows_script::main(a))
+        }
         _ => {}
     }
     match real_main(cli) {
@@ -159,6 +164,9 @@ fn real_main(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         // Handled in `main`, before the runtime starts.
-        Command::Install(_) | Command::Migrate(_) | Command::LintModule(_) => Ok(()),
+        Command::Install(_)
+        | Command::Migrate(_)
+        | Command::LintModule(_)
+        | Command::WindowsNonadminScript(_) => Ok(()),
     }
 }

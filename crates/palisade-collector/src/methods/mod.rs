@@ -5,7 +5,7 @@
 //! | method | here |
 //! |---|---|
 //! | `ssh` on the collector's own host | [`local`]: `/proc/stat`, `/proc/meminfo`, `statvfs` per filesystem, `/proc/net/dev`; no command ever runs |
-//! | `ssh` to another device | not built yet (reported as an error) |
+//! | `ssh` to another device | [`ssh`]: the datasource's command over SSH (russh), its output read by the same parsers |
 //! | `http` | [`http`] |
 //! | `prometheus` | [`prometheus`] |
 //! | `script` | [`script`]: only a name from the scripts directory |
@@ -18,6 +18,7 @@ pub mod ping;
 pub mod prometheus;
 pub mod script;
 pub mod snmp;
+pub mod ssh;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -68,7 +69,7 @@ pub struct Methods {
     prometheus: prometheus::Prometheus,
     script: script::Script,
     ping: ping::Ping,
-    ssh: NotBuilt,
+    ssh: ssh::Ssh,
     snmp: snmp::Snmp,
     not_local: NotLocal,
 }
@@ -102,7 +103,7 @@ impl Methods {
             prometheus: prometheus::Prometheus::new()?,
             script: script::Script::new(scripts_dir),
             ping: ping::Ping,
-            ssh: NotBuilt("ssh"),
+            ssh: ssh::Ssh::new(),
             snmp: snmp::Snmp::new(),
             not_local: NotLocal,
         })
