@@ -9,6 +9,11 @@
 //! | state directory (`<prefix>/var/lib/palisade-collector`) | *user*:*group* | 0700 |
 //! | log directory (`<prefix>/var/log/palisade-collector`) | *user*:*group* | 0750 |
 //! | unit / direct spec | root:root | 0644 |
+//!
+//! `--packaged` is what the Debian package's postinst runs (`crates/palisade-collector/debian/`):
+//! the binary is the package's `<prefix>/usr/bin/palisade-collector` (not copied), the unit
+//! is `<prefix>/lib/systemd/system/palisade-collector.service`, and no `systemctl` is run
+//! (postinst does that when systemd is running).
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -43,6 +48,20 @@ pub struct InstallArgs {
     /// Print what would be done, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// For the Debian package's postinst: binary in `/usr/bin` (the package's), systemd unit
+    /// in `/lib/systemd/system` even without systemd, no `systemctl` call.
+    #[arg(long, conflicts_with = "service_manager")]
+    pub packaged: bool,
+}
+
+/// `layout` as the Debian package lays it out (`--packaged`). Pure.
+pub fn packaged_layout(mut layout: Layout) -> Layout {
+    layout.binary = layout.prefix.join("usr/bin").join(SERVICE_NAME);
+    layout.unit_file = layout
+        .prefix
+        .join("lib/systemd/system")
+        .join(format!("{SERVICE_NAME}.service"));
+    layout
 }
 
 /// What went wrong.
@@ -157,7 +176,10 @@ fn install(a: &InstallArgs) -> Result<(), InstallError> {
             "install needs root (it creates a user and root-owned files); try --dry-run".into(),
         ));
     }
-    let layout = Layout::new(a.prefix.as_deref(), a.state_dir.as_deref());
+    let mut layout = Layout::new(a.prefix.as_deref(), a.state_dir.as_deref());
+    if a.packaged {
+        layout = packaged_layout(layout);
+    }
     for p in [&layout.prefix, &layout.state_dir] {
         if p.to_string_lossy().contains(char::is_whitespace) {
             return Err(InstallError::Refused(format!(
@@ -166,7 +188,12 @@ fn install(a: &InstallArgs) -> Result<(), InstallError> {
             )));
         }
     }
-    let mgr = service::manager(a.service_manager, &layout);
+    let kind = if a.packaged {
+        Some(Kind::Systemd)
+    } else {
+        a.service_manager
+    };
+    let mgr = service::manager(kind, &layout);
     let dry = if a.dry_run { "[dry run] " } else { "" };
     let legacy = a.user == "root";
     let (uid, gid, created) = if legacy {
@@ -319,7 +346,7 @@ fn install(a: &InstallArgs) -> Result<(), InstallError> {
         return Ok(());
     }
     mgr.write_unit(&text)?;
-    if mgr.kind() == Kind::Systemd && layout.is_system() {
+    if mgr.kind() == Kind::Systemd && layout.is_system() && !a.packaged {
         mgr.daemon_reload()?;
     }
     println!(
@@ -351,5 +378,26 @@ pub fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Systemd => "systemd",
         Kind::Direct => "direct",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packaged_layout_uses_package_paths() {
+        let l = packaged_layout(Layout::new(Some(Path::new("/p")), None));
+        assert_eq!(l.binary, Path::new("/p/usr/bin/palisade-collector"));
+        assert_eq!(
+            l.unit_file,
+            Path::new("/p/lib/systemd/system/palisade-collector.service")
+        );
+        assert_eq!(l.state_dir, Path::new("/p/var/lib/palisade-collector"));
+        assert_eq!(l.config_dir, Path::new("/p/etc/palisade-collector"));
+        let l = packaged_layout(Layout::new(None, None));
+        assert!(l.is_system());
+        assert_eq!(l.binary, Path::new("/usr/bin/palisade-collector"));
     }
 }
