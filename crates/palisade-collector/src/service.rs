@@ -168,7 +168,7 @@ pub fn systemd_unit(p: &UnitParams) -> String {
     line("# Written by `palisade-collector install`/`migrate`. See docs/collector.md.");
     line("[Unit]");
     line("Description=Palisade collector");
-    line("Documentation=file:/usr/share/doc/palisade/collector.md");
+    line("Documentation=file:/usr/share/doc/palisade-collector/collector.md");
     line("Wants=network-online.target");
     line("After=network-online.target");
     line("");
