@@ -62,6 +62,9 @@ pub struct Privilege {
     pub non_compliance: Vec<String>,
     /// Whether `--allow-root` was given.
     pub allow_root: bool,
+    /// The ICMP socket the `ping` method gets: `datagram` (`net.ipv4.ping_group_range`),
+    /// `raw` (`cap_net_raw`), `denied` (neither) or `unavailable`.
+    pub icmp: String,
 }
 
 /// Effective, permitted and ambient capabilities, by name.
@@ -169,6 +172,7 @@ pub fn gather(
             elevated: assessment.is_admin,
             non_compliance: assessment.reasons,
             allow_root,
+            icmp: crate::methods::ping::icmp_mode().into(),
         },
         started_on,
         buffered_batches: buffered,
@@ -239,11 +243,16 @@ mod tests {
             "noNewPrivs",
             "canReadShadow",
             "installOwner",
+            "icmp",
         ] {
             assert!(p.get(k).is_some(), "privilege.{k} missing in {p}");
         }
         assert_eq!(v["platform"], "Linux");
         assert!(p["capabilities"]["effective"].is_array());
         assert!(p["installOwner"]["stateDir"]["mode"].is_string());
+        assert!(
+            ["datagram", "raw", "denied", "unavailable"].contains(&p["icmp"].as_str().unwrap()),
+            "{p}"
+        );
     }
 }

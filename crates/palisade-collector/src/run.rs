@@ -220,7 +220,7 @@ async fn sender_loop(
                 // ±25 % so that collectors do not retry in step after a portal restart.
                 let jitter = rand::random::<f64>() * 0.5 + 0.75;
                 let pause = Duration::from_secs_f64(pause as f64 * jitter);
-                if failures == 1 || failures % 10 == 0 {
+                if failures == 1 || failures.is_multiple_of(10) {
                     tracing::warn!(reason = %why, failures, buffered = buffer.counts().batches, "cannot deliver results; they stay in the buffer");
                 }
                 tokio::time::sleep(pause).await;

@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output};
 
-use common::{collector_bin, is_root, temp_dir};
+use common::{collector_bin, temp_dir};
 
 fn install(args: &[&str]) -> Output {
     Command::new(collector_bin())
@@ -63,10 +63,7 @@ fn packaged_dry_run_names_package_paths() {
 
 #[test]
 fn packaged_install_under_prefix() {
-    if !is_root() {
-        eprintln!("skipped: needs root (scripts/test-deb installs the real package as root)");
-        return;
-    }
+    common::require_root("the packaged install test");
     let p = temp_dir("pkg-real");
     let ps = p.to_str().unwrap();
     let out = install(&["--packaged", "--user", "nobody", "--prefix", ps]);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{collector_bin, is_root, temp_dir, Collector, Portal, Target};
+use common::{chown_tree, collector_bin, is_root, temp_dir, Collector, Portal, Target};
 use palisade_collector::buffer;
 use palisade_collector::process::ResultItem;
 use serde_json::Value;
@@ -181,11 +181,21 @@ async fn registers_runs_and_delivers_host_http_and_prometheus_data() {
     assert!(p["capabilities"]["effective"].is_array(), "{c}");
     assert!(p["installOwner"]["stateDir"]["mode"] == "0700", "{c}");
     if is_root() {
+        // Root with `--allow-root` runs, and the portal flags it as non-compliant (the
+        // root case of tests/all_peers.rs relies on this).
         assert_eq!(c["isAdminAccount"], true, "{c}");
         assert_eq!(p["user"], "root");
         assert_eq!(p["uid"], 0);
         assert_eq!(p["allowRoot"], true);
+        assert_eq!(p["elevated"], true, "{c}");
         assert_eq!(p["canReadShadow"], true);
+        let reasons = p["nonCompliance"].as_array().unwrap();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| r.contains("root"))),
+            "nonCompliance names root: {c}"
+        );
     } else {
         assert_eq!(p["uid"], u64::from(rustix::process::geteuid().as_raw()));
     }
@@ -222,10 +232,7 @@ async fn registers_runs_and_delivers_host_http_and_prometheus_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_root_without_allow_root() {
-    if !is_root() {
-        eprintln!("skipped: the refusal of root needs the test to run as root (CI does)");
-        return;
-    }
+    common::require_root("the refusal of root");
     let portal = Portal::start("root");
     let (_, secret) = portal.add_collector("it-root");
     let col = Collector::register(&portal, &secret, &temp_dir("root-col"));
@@ -380,22 +387,10 @@ async fn portal_outage_and_kill9_lose_nothing_and_count_nothing_twice() {
     assert!(col.stop(), "{log}");
 }
 
-fn chown_tree(path: &std::path::Path, uid: u32, gid: u32) {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
-    if path.is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            chown_tree(&e.unwrap().path(), uid, gid);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_as_an_unprivileged_user_compliant_and_ping_is_never_silent() {
-    let setpriv = std::path::Path::new("/usr/bin/setpriv");
-    if !is_root() || !setpriv.exists() {
-        eprintln!("skipped: dropping to `nobody` needs root and setpriv");
-        return;
-    }
+    common::require_root("dropping the collector to `nobody`");
+    let setpriv = common::setpriv();
     let portal = Portal::start("nobody");
     let (cid, secret) = portal.add_collector("it-nobody");
     let dir = temp_dir("nobody-col");
@@ -406,7 +401,7 @@ async fn runs_as_an_unprivileged_user_compliant_and_ping_is_never_silent() {
         .add_device("127.0.0.1", "nobody-host", cid, &[("ssh.user", "monitor")])
         .await;
     col.start_wrapped(&[
-        "/usr/bin/setpriv",
+        setpriv,
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
@@ -440,6 +435,9 @@ async fn runs_as_an_unprivileged_user_compliant_and_ping_is_never_silent() {
             .filter_map(|n| n.parse::<u64>().ok());
         matches!((it.next(), it.next()), (Some(lo), Some(hi)) if lo <= 65534 && 65534 <= hi)
     };
+    // Without any capability, the report names the datagram socket or the denial.
+    let icmp = if covered { "datagram" } else { "denied" };
+    assert_eq!(p["icmp"], icmp, "{c}");
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         let dss = portal

@@ -7,124 +7,14 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peers::{Agent, AUTH_TOKEN, COMMUNITY, PRIV_TOKEN, V3_USER};
 use common::{temp_dir, Collector, Portal};
-use palisade_snmp::{Client, ClientConfig, Oid};
 use serde_json::Value;
 
-const COMMUNITY: &str = "palisade-it-community";
 const WRONG_COMMUNITY: &str = "wrong-community-s3cret";
-const V3_USER: &str = "palisade";
-const AUTH_TOKEN: &str = "authpass-it-123";
-const PRIV_TOKEN: &str = "privpass-it-456";
 const WRONG_AUTH_TOKEN: &str = "wrong-authpass-s3cret";
-
-fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-        .iter()
-        .map(PathBuf::from)
-        .chain(std::env::split_paths(&path))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` not found: this test needs net-snmp's agent, Debian package `snmpd` \
-                 (scripts/test installs it: apt-get install -y snmpd snmp)"
-            )
-        })
-}
-
-/// A private snmpd on 127.0.0.1: v2c community and one v3 authPriv user (SHA-256, AES).
-struct Agent {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Agent {
-    async fn start() -> Agent {
-        let snmpd = tool("snmpd");
-        let mut last_log = String::new();
-        for _ in 0..3 {
-            let dir = temp_dir("snmpd");
-            std::fs::create_dir_all(dir.join("persist")).unwrap();
-            let conf = dir.join("snmpd.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "rocommunity {COMMUNITY} 127.0.0.1\n\
-                     createUser {V3_USER} SHA-256 \"{AUTH_TOKEN}\" AES \"{PRIV_TOKEN}\"\n\
-                     rouser {V3_USER} priv\n"
-                ),
-            )
-            .unwrap();
-            let port = UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let log = std::fs::File::create(dir.join("snmpd.log")).unwrap();
-            // -f foreground, -Lo log to stdout (the file), -C no other config file, -m ''
-            // no MIB files, -I -smux no SMUX listener on TCP 199.
-            let child = Command::new(&snmpd)
-                .args(["-f", "-Lo", "-C", "-m", "", "-I", "-smux", "-c"])
-                .arg(&conf)
-                .arg(format!("udp:127.0.0.1:{port}"))
-                .env("SNMP_PERSISTENT_DIR", dir.join("persist"))
-                .env("SNMPCONFPATH", &dir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut agent = Agent {
-                child,
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                dir,
-            };
-            if agent.ready().await {
-                return agent;
-            }
-            last_log = std::fs::read_to_string(agent.dir.join("snmpd.log")).unwrap_or_default();
-        }
-        panic!("snmpd did not come up; last log:\n{last_log}");
-    }
-
-    async fn ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let up: Oid = "1.3.6.1.2.1.1.3.0".parse().unwrap();
-        let mut client = Client::v2c(self.addr, COMMUNITY).await.unwrap();
-        let mut cfg = ClientConfig::default();
-        cfg.timeout = Duration::from_millis(200);
-        cfg.retries = 0;
-        client.set_config(cfg);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if client.get(std::slice::from_ref(&up)).await.is_ok() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
-    }
-}
 
 /// Imports a copy of a built-in datasource collecting every 10 s (replacing it by name),
 /// applying to devices with `snmp.port`.

@@ -14,13 +14,14 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::peers::{
+    key_fragments, keygen, KeyPair, Sshd, SSH_PASSWORD as PASSWORD, SSH_USER as USER,
+};
 use common::{free_port, temp_dir, Collector, Portal};
 use palisade_collector::methods::ssh::Ssh;
 use palisade_collector::methods::{Method, Methods, Task};
@@ -29,104 +30,8 @@ use palisade_collector::work::Device;
 use palisade_core::datasource::{builtins, Collector as DsCollector, DataSource, SshTarget};
 use serde_json::Value;
 
-const SSHD: &str = "/usr/sbin/sshd";
-const USER: &str = "palisade-sshpeer";
-const PASSWORD: &str = "peer-Pass-it-4711";
 const WRONG_PASSWORD: &str = "wrong-Pass-s3cret-0815";
 const KEY_PASS: &str = "key-Passphrase-it-99";
-
-/// The OpenSSH server binary; panics (never skips) when it is missing.
-fn sshd_bin() -> PathBuf {
-    let p = PathBuf::from(SSHD);
-    assert!(
-        p.is_file(),
-        "{SSHD} not found: these tests need OpenSSH's server, Debian package `openssh-server` \
-         (scripts/test installs it: apt-get install -y openssh-server)"
-    );
-    p
-}
-
-/// The local user the tests log in as, with its password set (which also unlocks the
-/// account: sshd refuses even keys for a locked one). Needs root, as CI has.
-fn ensure_user() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        assert!(
-            common::is_root(),
-            "the ssh tests run as root (as scripts/test and CI do): they create the local user \
-             {USER} and start sshd"
-        );
-        let exists = Command::new("id")
-            .args(["-u", USER])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        if !exists {
-            let out = Command::new("useradd")
-                .args(["-m", "-s", "/bin/sh", USER])
-                .output()
-                .unwrap();
-            // 9: created meanwhile by another test process.
-            assert!(
-                out.status.success() || out.status.code() == Some(9),
-                "useradd {USER}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let mut chpasswd = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = chpasswd.stdin.take().unwrap();
-            writeln!(stdin, "{USER}:{PASSWORD}").unwrap();
-        }
-        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
-        // sshd (as root) insists on its privilege separation directory.
-        std::fs::create_dir_all("/run/sshd").unwrap();
-    });
-}
-
-/// Makes the test directory readable by the test user (sshd reads authorized_keys as it).
-fn open_dir(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// A key pair made with ssh-keygen: (private key text, public key line).
-struct KeyPair {
-    private: String,
-    public: String,
-}
-
-fn keygen(dir: &Path, name: &str, kind: &str, pass: &str) -> KeyPair {
-    let path = dir.join(name);
-    let mut args = vec!["-q", "-t", kind, "-N", pass, "-C", "palisade-it", "-f"];
-    if kind == "rsa" {
-        args.splice(0..0, ["-b", "2048"]);
-    }
-    let out = Command::new("ssh-keygen")
-        .args(&args)
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ssh-keygen (Debian package openssh-client, a dependency of openssh-server)");
-    assert!(
-        out.status.success(),
-        "ssh-keygen: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    KeyPair {
-        private: std::fs::read_to_string(&path).unwrap(),
-        public: std::fs::read_to_string(format!("{}.pub", path.display()))
-            .unwrap()
-            .trim()
-            .to_string(),
-    }
-}
 
 /// `SHA256:…` of a public key file, as ssh-keygen prints it.
 fn fingerprint_of(public_line: &str, dir: &Path) -> String {
@@ -143,116 +48,6 @@ fn fingerprint_of(public_line: &str, dir: &Path) -> String {
         .find(|w| w.starts_with("SHA256:"))
         .unwrap_or_else(|| panic!("no fingerprint in {text}"))
         .to_string()
-}
-
-/// A private sshd on 127.0.0.1.
-struct Sshd {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-    /// The host key's public line.
-    host_key: String,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Sshd {
-    /// Starts sshd on a free port accepting `authorized` keys (and the test user's
-    /// password).
-    fn start(authorized: &[&str]) -> Sshd {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Sshd::start_on(free_port(), authorized) {
-                Ok(s) => return s,
-                Err(log) => last = log,
-            }
-        }
-        panic!("sshd did not come up; last log:\n{last}");
-    }
-
-    /// Starts sshd on `port`, with a new host key; the log on failure.
-    fn start_on(port: u16, authorized: &[&str]) -> Result<Sshd, String> {
-        let sshd = sshd_bin();
-        ensure_user();
-        let dir = temp_dir("sshd");
-        open_dir(&dir);
-        let host = keygen(&dir, "hostkey", "ed25519", "");
-        let auth = dir.join("authorized_keys");
-        std::fs::write(&auth, authorized.join("\n") + "\n").unwrap();
-        let conf = dir.join("sshd_config");
-        std::fs::write(
-            &conf,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
-                 AuthorizedKeysFile {}\nUsePAM no\nStrictModes no\nPasswordAuthentication yes\n\
-                 KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin no\n\
-                 AllowUsers {USER}\nMaxAuthTries 6\nLogLevel VERBOSE\n",
-                dir.join("hostkey").display(),
-                dir.join("sshd.pid").display(),
-                auth.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
-        // -D: foreground, -e: log to stderr (the file).
-        let child = Command::new(sshd)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut s = Sshd {
-            child,
-            dir,
-            port,
-            host_key: host.public,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = s.child.try_wait() {
-                return Err(s.log());
-            }
-            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
-                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                let mut buf = [0u8; 8];
-                if c.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-2.0") {
-                    return Ok(s);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let log = s.log();
-        Err(log)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
-    }
-
-    /// How many log lines contain `needle`, once the count has settled (sshd writes its
-    /// log asynchronously to our requests).
-    fn count(&self, needle: &str, at_least: usize) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(3);
-        loop {
-            let n = self.log().lines().filter(|l| l.contains(needle)).count();
-            if n >= at_least || Instant::now() > deadline {
-                return n;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 fn builtin(name: &str) -> DataSource {
@@ -310,12 +105,7 @@ fn secrets(keys: &[&KeyPair]) -> Vec<String> {
         .map(|s| s.to_string())
         .collect();
     for k in keys {
-        s.extend(
-            k.private
-                .lines()
-                .filter(|l| !l.starts_with("-----") && l.len() >= 16)
-                .map(|l| l[..16].to_string()),
-        );
+        s.extend(key_fragments(k));
     }
     s
 }

@@ -368,7 +368,7 @@ pub fn decrypt(
     }
     match privacy {
         PrivProtocol::Des => {
-            if ciphertext.len() % 8 != 0 {
+            if !ciphertext.len().is_multiple_of(8) {
                 return Err(UsmError::BadCiphertext);
             }
             let (des_key, pre_iv) = des_key_parts(key)?;

@@ -33,6 +33,28 @@ pub enum SocketKind {
     Raw,
 }
 
+impl SocketKind {
+    /// `datagram` or `raw`, as the privilege report names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketKind::Datagram => "datagram",
+            SocketKind::Raw => "raw",
+        }
+    }
+}
+
+/// Which ICMP (IPv4) socket this process gets, for the privilege report: `datagram` (one of
+/// its groups is in `net.ipv4.ping_group_range`), `raw` (`CAP_NET_RAW`), `denied` (neither:
+/// every ping result is `denied`) or `unavailable` (another error). Opens and closes one
+/// socket.
+pub fn icmp_mode() -> &'static str {
+    match open_socket(false) {
+        Ok((_, kind)) => kind.as_str(),
+        Err(Outcome::Denied { .. }) => "denied",
+        Err(_) => "unavailable",
+    }
+}
+
 fn is_denied(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::PermissionDenied || matches!(e.raw_os_error(), Some(1 | 13))
 }

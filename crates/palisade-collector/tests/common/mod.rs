@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,37 @@ pub fn free_port() -> u16 {
 /// Whether the tests run as root (CI does).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Fails (never skips) unless the tests run as root, naming what needs it.
+pub fn require_root(what: &str) {
+    assert!(
+        is_root(),
+        "{what} needs the tests to run as root, as scripts/test and CI do: run them as root \
+         (tests never skip)"
+    );
+}
+
+/// util-linux's `setpriv`, which drops the collector to another user; fails (never skips)
+/// when it is missing.
+pub fn setpriv() -> &'static str {
+    const SETPRIV: &str = "/usr/bin/setpriv";
+    assert!(
+        Path::new(SETPRIV).is_file(),
+        "{SETPRIV} not found: dropping the collector to `nobody` needs util-linux's setpriv \
+         (Debian package util-linux; tests never skip)"
+    );
+    SETPRIV
+}
+
+/// `chown -R uid:gid path`.
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            chown_tree(&e.unwrap().path(), uid, gid);
+        }
+    }
 }
 
 /// A portal data directory with its server.
@@ -557,6 +590,26 @@ impl Collector {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log.with_extension(format!("{}.log", self.runs)))
             .unwrap_or_default()
+    }
+
+    /// Panics when one of `secrets` appears in the log of the latest run, the work cache
+    /// (`work.json`) or a buffered batch.
+    pub fn assert_no_secret_stored(&self, secrets: &[&str]) {
+        let check = |what: &str, text: &str| {
+            for s in secrets {
+                assert!(!text.contains(s), "{what} contains a secret: {text}");
+            }
+        };
+        check("the collector log", &self.log_text());
+        let cache = std::fs::read_to_string(self.state.join("work.json")).unwrap();
+        check("work.json", &cache);
+        for entry in std::fs::read_dir(self.state.join("buffer")).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                let bytes = std::fs::read(&p).unwrap();
+                check("a buffered batch", &String::from_utf8_lossy(&bytes));
+            }
+        }
     }
 }
 
