@@ -11,6 +11,8 @@
 //! | `setting` | `collectorgroup.<id>`, `collectorgroup.*` | `read`, `write` | collectors |
 //! | `setting` | `*` | `read`, `write` | every setting above |
 //! | `host_group` | `<group id>`, `*` | `read`, `ack`, `write`, `manage` | devices and groups |
+//! | `dashboard` | `<dashboard id>`, `*` | `read`, `write`, `manage` | dashboards and their widgets |
+//! | `dashboard_group` | `*` | `read`, `write`, `manage` | every dashboard (LogicMonitor's built-in roles) |
 //!
 //! Operations are ordered `read < ack < write < manage`: a privilege grants its own
 //! operation and every lesser one.
@@ -91,6 +93,13 @@ impl Privilege {
                 return Err(PrivilegeError::BadObjectId(self.object_id.clone()));
             }
         }
+        // Dashboards (docs/dashboards.md): one dashboard by id, or all of them.
+        if self.object_type == "dashboard"
+            && self.object_id != "*"
+            && self.object_id.parse::<i64>().is_err()
+        {
+            return Err(PrivilegeError::BadObjectId(self.object_id.clone()));
+        }
         Ok(())
     }
 
@@ -143,7 +152,7 @@ pub enum PrivilegeError {
     #[error("unknown privilege objectType `{0}`")]
     UnknownObjectType(String),
     /// The object id is empty, too long, or not a known setting.
-    #[error("privilege objectId `{0}` is not valid (settings take useraccess, accesslogs, datasources, collectorgroup.<id>, collectorgroup.* or *)")]
+    #[error("privilege objectId `{0}` is not valid (settings take useraccess, accesslogs, datasources, collectorgroup.<id>, collectorgroup.* or *; dashboards a dashboard id or *)")]
     BadObjectId(String),
     /// The operation is unknown.
     #[error("unknown privilege operation `{0}` (use read, ack, write or manage)")]
@@ -206,6 +215,8 @@ pub enum Need {
     Setting(SettingObject, Level),
     /// Devices of one group, or of any group (`None`), at a level.
     HostGroup(Option<i64>, Level),
+    /// One dashboard, or every dashboard (`None`), at a level.
+    Dashboard(Option<i64>, Level),
 }
 
 impl fmt::Display for Need {
@@ -228,6 +239,8 @@ impl fmt::Display for Need {
             }
             Need::HostGroup(Some(id), l) => write!(f, "host_group:{id}:{}", l.as_str()),
             Need::HostGroup(None, l) => write!(f, "host_group:*:{}", l.as_str()),
+            Need::Dashboard(Some(id), l) => write!(f, "dashboard:{id}:{}", l.as_str()),
+            Need::Dashboard(None, l) => write!(f, "dashboard:*:{}", l.as_str()),
         }
     }
 }
@@ -236,6 +249,17 @@ fn grants(p: &Privilege, need: &Need) -> bool {
     let (object_type, level) = match need {
         Need::Setting(_, l) => ("setting", *l),
         Need::HostGroup(_, l) => ("host_group", *l),
+        Need::Dashboard(_, l) => {
+            // LogicMonitor's built-in roles grant dashboards as `dashboard_group:*`: every
+            // dashboard at that level.
+            if p.object_type == "dashboard_group"
+                && p.object_id == "*"
+                && p.level().is_some_and(|have| have >= *l)
+            {
+                return true;
+            }
+            ("dashboard", *l)
+        }
     };
     if p.object_type != object_type || p.level().is_none_or(|have| have < level) {
         return false;
@@ -259,6 +283,8 @@ fn grants(p: &Privilege, need: &Need) -> bool {
         },
         Need::HostGroup(Some(g), _) => id.parse::<i64>().ok() == Some(*g),
         Need::HostGroup(None, _) => false,
+        Need::Dashboard(Some(d), _) => id.parse::<i64>().ok() == Some(*d),
+        Need::Dashboard(None, _) => false,
     }
 }
 
@@ -396,6 +422,33 @@ mod tests {
         assert!(allows(&p, &Need::HostGroup(Some(7), Level::Write)));
         assert!(!allows(&p, &Need::HostGroup(Some(8), Level::Read)));
         assert!(!allows(&p, &Need::HostGroup(None, Level::Read)));
+    }
+
+    #[test]
+    fn dashboards_by_id_star_and_dashboard_group_star() {
+        let one = vec![Privilege::new("dashboard", "5", "read")];
+        assert!(allows(&one, &Need::Dashboard(Some(5), Level::Read)));
+        assert!(!allows(&one, &Need::Dashboard(Some(5), Level::Write)));
+        assert!(!allows(&one, &Need::Dashboard(Some(6), Level::Read)));
+        assert!(!allows(&one, &Need::Dashboard(None, Level::Read)));
+        let all = vec![Privilege::new("dashboard", "*", "manage")];
+        assert!(allows(&all, &Need::Dashboard(None, Level::Manage)));
+        assert!(allows(&all, &Need::Dashboard(Some(9), Level::Write)));
+        let group = vec![Privilege::new("dashboard_group", "*", "read")];
+        assert!(allows(&group, &Need::Dashboard(Some(9), Level::Read)));
+        assert!(!allows(&group, &Need::Dashboard(Some(9), Level::Write)));
+        let other_group = vec![Privilege::new("dashboard_group", "3", "manage")];
+        assert!(!allows(
+            &other_group,
+            &Need::Dashboard(Some(3), Level::Read)
+        ));
+        assert!(!allows(&one, &Need::HostGroup(Some(5), Level::Read)));
+        assert!(Privilege::parse_triple("dashboard:12:write").is_ok());
+        assert!(Privilege::parse_triple("dashboard:*:read").is_ok());
+        assert!(matches!(
+            Privilege::parse_triple("dashboard:abc:read"),
+            Err(PrivilegeError::BadObjectId(_))
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The format of Palisade's API token secrets.
 //!
-//! A Bearer token reads `pal_<43 base62 chars>_<6 base62 chars>` and an LMv1 access key reads
-//! `palk_<43 base62 chars>_<6 base62 chars>`: 256 random bits, then a CRC32 of everything
+//! A Bearer token reads `pal_<43 base62 chars>_<6 base62 chars>`, an LMv1 access key reads
+//! `palk_<43 base62 chars>_<6 base62 chars>` and a dashboard widget token (read-only, one
+//! dashboard) reads `palw_<43 base62 chars>_<6 base62 chars>`: 256 random bits, then a CRC32 of everything
 //! before the last `_`. The prefix lets secret scanners find a leaked token; the checksum
 //! makes a mistyped or truncated token fail before any database lookup.
 //!
@@ -27,6 +28,9 @@ pub enum TokenKind {
     Bearer,
     /// An LMv1 access key, used to sign requests and never sent.
     Lmv1Key,
+    /// A dashboard widget token, sent as `Authorization: Bearer <token>`: read-only, one
+    /// dashboard (`docs/dashboards.md`).
+    Widget,
 }
 
 impl TokenKind {
@@ -34,6 +38,7 @@ impl TokenKind {
         match self {
             TokenKind::Bearer => "pal_",
             TokenKind::Lmv1Key => "palk_",
+            TokenKind::Widget => "palw_",
         }
     }
 }
@@ -67,6 +72,8 @@ pub fn encode(kind: TokenKind, random: &[u8; 32]) -> Secret<String> {
 pub fn check(token: &str) -> Result<TokenKind, TokenFormatError> {
     let kind = if token.starts_with(TokenKind::Lmv1Key.prefix()) {
         TokenKind::Lmv1Key
+    } else if token.starts_with(TokenKind::Widget.prefix()) {
+        TokenKind::Widget
     } else if token.starts_with(TokenKind::Bearer.prefix()) {
         TokenKind::Bearer
     } else {
@@ -130,7 +137,7 @@ mod tests {
     #[test]
     fn roundtrip_and_shape() {
         for seed in [[0u8; 32], [255u8; 32], [42u8; 32]] {
-            for kind in [TokenKind::Bearer, TokenKind::Lmv1Key] {
+            for kind in [TokenKind::Bearer, TokenKind::Lmv1Key, TokenKind::Widget] {
                 let t = encode(kind, &seed);
                 assert_eq!(check(t.expose()), Ok(kind));
                 assert_eq!(t.expose().len(), kind.prefix().len() + 50);

@@ -113,10 +113,13 @@ pub async fn authenticate(
     let scheme = value.split(' ').next().unwrap_or_default();
     let token = if scheme.eq_ignore_ascii_case("bearer") {
         let presented = value.get(scheme.len()..).unwrap_or_default().trim();
-        match token::check(presented) {
-            Ok(token::TokenKind::Bearer) => {}
+        // Widget tokens (`palw_`, docs/dashboards.md) are sent as Bearer too; the gate then
+        // confines them to their one dashboard.
+        let expected = match token::check(presented) {
+            Ok(token::TokenKind::Bearer) => TokenType::Bearer,
+            Ok(token::TokenKind::Widget) => TokenType::Widget,
             Ok(_) | Err(_) => return Err(denied("the Bearer token is malformed")),
-        }
+        };
         let hash = portal.keys.bearer_hash(presented);
         let token = portal
             .store
@@ -124,7 +127,7 @@ pub async fn authenticate(
             .await
             .map_err(store_down)?
             .ok_or_else(|| denied("unknown or deleted token"))?;
-        if token.kind != TokenType::Bearer {
+        if token.kind != expected {
             return Err(denied("unknown or deleted token"));
         }
         token

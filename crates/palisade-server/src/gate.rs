@@ -129,6 +129,8 @@ pub async fn api_gate(
     };
 
     let mutating = is_mutating(&parts.method);
+    // The privileges of a widget token's request (its one dashboard, read).
+    let mut scoped: Option<Vec<palisade_core::privilege::Privilege>> = None;
     let session_cookie =
         crate::signin::session::id_from_headers(&parts.headers, state.secure_cookies);
     let has_authorization = parts
@@ -213,7 +215,24 @@ pub async fn api_gate(
         let kind = match auth.token.kind {
             TokenType::Lmv1 => format!("LMv1 token {}", auth.token.id),
             TokenType::Bearer => format!("Bearer token {}", auth.token.id),
+            TokenType::Widget => format!("widget token {}", auth.token.id),
         };
+        // A widget token reads its one dashboard and nothing else (docs/dashboards.md): the
+        // route is checked here, before any handler, and it acts with exactly
+        // `dashboard:<id>:read`.
+        if auth.token.kind == TokenType::Widget {
+            match crate::dashboards::tokens::admit(&state, &auth, &parts.method, original.path())
+                .await
+            {
+                Ok(p) => scoped = Some(p),
+                Err(err) => {
+                    actor.username = auth.user.username.clone();
+                    actor.user_id = Some(auth.user.id);
+                    actor.token_id = Some(auth.token.id);
+                    return refuse(&state, &actor, "api.denied", err, &ip_decision).await;
+                }
+            }
+        }
         (auth.user, auth.roles, Some(auth.token), kind)
     };
     actor.username = user.username.clone();
@@ -238,7 +257,7 @@ pub async fn api_gate(
         note_token_use(&state, &actor, t, now).await;
     }
 
-    let privileges = Portal::privileges_of(&user, &roles);
+    let privileges = scoped.unwrap_or_else(|| Portal::privileges_of(&user, &roles));
     parts.extensions.insert(Caller {
         actor: actor.clone(),
         user,

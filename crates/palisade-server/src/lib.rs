@@ -13,6 +13,8 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+// Dashboards, widgets, widget tokens and the wall screen (docs/dashboards.md).
+pub mod dashboards;
 pub mod error;
 pub mod gate;
 pub mod keys;
@@ -311,6 +313,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/setting/datasources/{id}/export", get(datasources::export))
         .merge(routes::alerting::router())
+        // Dashboards and widgets (`/dashboard/...`), behind the same gate.
+        .merge(dashboards::routes::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::api_gate,
@@ -363,6 +367,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             axum::routing::post(collectors::protocol_results),
         )
         .merge(signin_routes(state.clone()))
+        // Dashboard pages (`/ui/dashboards/...`) and the wall screen (`/wall`).
+        .merge(dashboards::pages::router(state.clone()))
         .fallback(routes::not_found)
         .with_state(state)
 }

@@ -1,7 +1,7 @@
 //! Records turned into LogicMonitor's JSON shapes. Responses always carry the fields the
 //! SDK requires (`Admin.username/email/roles`, full roles with `name` and `privileges`).
 
-use palisade_store::{AuditEntry, RoleRecord, TokenRecord, TokenType, UserRecord};
+use palisade_store::{AuditEntry, RoleRecord, TokenRecord, UserRecord};
 use serde_json::{json, Value};
 
 /// Fields that `fields=` never drops from users.
@@ -82,7 +82,9 @@ pub fn token(t: &TokenRecord, owner: &str, owner_roles: &[String]) -> Value {
         "adminName": owner,
         "accessId": t.access_id,
         "accessKey": "",
-        "type": match t.kind { TokenType::Lmv1 => "lmv1", TokenType::Bearer => "bearer" },
+        "type": t.kind.as_str(),
+        // The one dashboard of a widget token (0 for LMv1 and Bearer tokens).
+        "dashboardId": t.dashboard_id.unwrap_or(0),
         "status": t.status,
         "note": t.note,
         "createdOn": secs(t.created_on),

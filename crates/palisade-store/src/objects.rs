@@ -34,6 +34,10 @@ pub enum ObjectKind {
     AlertRule,
     /// `/alert/alerts`
     Alert,
+    /// `/dashboard/dashboards`
+    Dashboard,
+    /// `/dashboard/widgets`
+    DashboardWidget,
 }
 
 impl ObjectKind {
@@ -49,6 +53,8 @@ impl ObjectKind {
             ObjectKind::AlertChain => "alert_chains",
             ObjectKind::AlertRule => "alert_rules",
             ObjectKind::Alert => "alerts",
+            ObjectKind::Dashboard => "dashboards",
+            ObjectKind::DashboardWidget => "dashboard_widgets",
         }
     }
 
@@ -64,6 +70,8 @@ impl ObjectKind {
             ObjectKind::AlertChain => "escalation chain",
             ObjectKind::AlertRule => "alert rule",
             ObjectKind::Alert => "alert",
+            ObjectKind::Dashboard => "dashboard",
+            ObjectKind::DashboardWidget => "widget",
         }
     }
 }

@@ -224,6 +224,8 @@ pub enum TokenType {
     Lmv1,
     /// Bearer.
     Bearer,
+    /// Dashboard widget token: read-only, one dashboard (`dashboard_id`), sent as Bearer.
+    Widget,
 }
 
 impl TokenType {
@@ -232,6 +234,7 @@ impl TokenType {
         match self {
             TokenType::Lmv1 => "lmv1",
             TokenType::Bearer => "bearer",
+            TokenType::Widget => "widget",
         }
     }
     /// From the stored name.
@@ -239,6 +242,7 @@ impl TokenType {
         match s {
             "lmv1" => Some(TokenType::Lmv1),
             "bearer" => Some(TokenType::Bearer),
+            "widget" => Some(TokenType::Widget),
             _ => None,
         }
     }
@@ -262,8 +266,10 @@ pub struct TokenRecord {
     pub access_id: String,
     /// LMv1 access key, AEAD-encrypted under the master key (base64).
     pub access_key_enc: Option<String>,
-    /// Bearer token keyed hash (hex).
+    /// Bearer (and widget) token keyed hash (hex).
     pub bearer_hash: Option<String>,
+    /// The one dashboard a widget token opens (`None` for LMv1 and Bearer tokens).
+    pub dashboard_id: Option<i64>,
     /// 1 disabled, 2 enabled.
     pub status: i64,
     /// Note.
@@ -295,6 +301,8 @@ pub struct NewToken {
     pub access_key_enc: Option<String>,
     /// Bearer hash.
     pub bearer_hash: Option<String>,
+    /// The dashboard of a widget token.
+    pub dashboard_id: Option<i64>,
     /// Note.
     pub note: String,
     /// Creator.

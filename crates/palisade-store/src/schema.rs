@@ -322,6 +322,37 @@ CREATE TABLE alert_states (
 )
 "#,
     },
+    // Dashboards (docs/dashboards.md): two document tables and the dashboard of a widget
+    // token on its API token row.
+    Migration {
+        version: 4,
+        description: "dashboards, widgets, widget tokens",
+        sql: r#"
+CREATE TABLE dashboards (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX dashboards_ref ON dashboards(ref_id);
+CREATE INDEX dashboards_flag ON dashboards(flag);
+CREATE TABLE dashboard_widgets (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX dashboard_widgets_ref ON dashboard_widgets(ref_id);
+CREATE INDEX dashboard_widgets_flag ON dashboard_widgets(flag);
+ALTER TABLE api_tokens ADD COLUMN dashboard_id BIGINT
+"#,
+    },
 ];
 
 /// The statements of a migration for a backend.

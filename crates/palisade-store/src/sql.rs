@@ -81,7 +81,7 @@ fn key_of(name: &str) -> String {
 const USER_COLUMNS: &str = "id, username, email, first_name, last_name, phone, note, status, apionly, password_hash, force_password_change, builtin, timezone, sms_email, sms_email_format, contact_method, created_on, created_by, last_login_on, auth_source, mfa_deadline, support_until";
 const ROLE_COLUMNS: &str =
     "id, name, description, privileges, builtin, two_fa_required, created_on";
-const TOKEN_COLUMNS: &str = "id, user_id, kind, access_id, access_key_enc, bearer_hash, status, note, created_on, created_by, expires_on, last_used_on, last_auth_ip, recent_ips";
+const TOKEN_COLUMNS: &str = "id, user_id, kind, access_id, access_key_enc, bearer_hash, dashboard_id, status, note, created_on, created_by, expires_on, last_used_on, last_auth_ip, recent_ips";
 const AUDIT_COLUMNS: &str = "seq, happened_on, username, user_id, token_id, ip, user_agent, method, path, status, action, description, prev_hash, hash";
 
 fn user_from_row(r: &AnyRow) -> StoreResult<UserRecord> {
@@ -138,6 +138,7 @@ fn token_from_row(r: &AnyRow) -> StoreResult<TokenRecord> {
         access_id: r.try_get("access_id")?,
         access_key_enc: r.try_get("access_key_enc")?,
         bearer_hash: r.try_get("bearer_hash")?,
+        dashboard_id: r.try_get("dashboard_id")?,
         status: r.try_get("status")?,
         note: r.try_get("note")?,
         created_on: r.try_get("created_on")?,
@@ -777,7 +778,7 @@ impl Store for SqlStore {
             active: owner.is_active(),
         })?;
         let row = sqlx::query(
-            "INSERT INTO api_tokens (user_id, kind, access_id, access_key_enc, bearer_hash, status, note, created_on, created_by, expires_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO api_tokens (user_id, kind, access_id, access_key_enc, bearer_hash, status, note, created_on, created_by, expires_on, dashboard_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(new.user_id)
         .bind(new.kind.as_str())
@@ -789,6 +790,7 @@ impl Store for SqlStore {
         .bind(new.created_on)
         .bind(&new.created_by)
         .bind(new.expires_on)
+        .bind(new.dashboard_id)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| map_unique(e, || "token".to_string()))?;

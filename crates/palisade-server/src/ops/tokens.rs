@@ -87,6 +87,7 @@ pub async fn create(
         access_id,
         access_key_enc,
         bearer_hash,
+        dashboard_id: None,
         note: req.note,
         created_by: actor.username.clone(),
         created_on: portal.now(),

@@ -22,8 +22,9 @@ fn kind_filter(params: &Params) -> Result<Option<TokenType>, ApiError> {
         None | Some("") => Ok(None),
         Some("bearer") => Ok(Some(TokenType::Bearer)),
         Some("lmv1") => Ok(Some(TokenType::Lmv1)),
+        Some("widget") => Ok(Some(TokenType::Widget)),
         Some(other) => Err(ApiError::BadRequest(format!(
-            "unknown token type `{other}` (use lmv1 or bearer)"
+            "unknown token type `{other}` (use lmv1, bearer or widget)"
         ))),
     }
 }
@@ -105,7 +106,12 @@ pub async fn create(
     caller.require(WRITE)?;
     let owner = id(&raw, "user")?;
     let params = Params::parse(q.as_deref())?;
-    let bearer = kind_filter(&params)? == Some(TokenType::Bearer);
+    let kind = kind_filter(&params)?;
+    if kind == Some(TokenType::Widget) {
+        // A widget token for one dashboard (docs/dashboards.md): `{"dashboardId": N, ...}`.
+        return create_widget_token(&state, &caller, owner, &body).await;
+    }
+    let bearer = kind == Some(TokenType::Bearer);
     let req: ApiTokenRequest = parse_json(&body)?;
     let expires_on = req
         .expires_on
@@ -174,4 +180,42 @@ pub async fn delete(
     let token_id = id(&raw_id, "API token")?;
     tokens::delete(&state.portal, &caller.actor, owner, token_id).await?;
     Ok(Json(json!({})))
+}
+
+/// `POST /setting/admins/{adminId}/apitokens?type=widget` `{dashboardId, note?, expiresOn?}`.
+async fn create_widget_token(
+    state: &AppState,
+    caller: &Caller,
+    owner: i64,
+    body: &[u8],
+) -> Result<Json<Value>, ApiError> {
+    use crate::dashboards::{ops::Viewer, routes::issued_json, tokens as widget};
+    let body: Value = parse_json(body)?;
+    let dashboard_id = body
+        .get("dashboardId")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::BadRequest("a widget token needs a `dashboardId`".into()))?;
+    let note = body
+        .get("note")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let expires_on = body
+        .get("expiresOn")
+        .and_then(Value::as_i64)
+        .filter(|s| *s > 0)
+        .map(|s| s.saturating_mul(1000));
+    let viewer = Viewer::from_caller(state, caller).await?;
+    let issued = widget::issue(
+        state,
+        &viewer,
+        widget::IssueRequest {
+            dashboard_id,
+            owner_id: Some(owner),
+            note,
+            expires_on,
+        },
+    )
+    .await?;
+    Ok(Json(issued_json(state, &issued).await?))
 }
