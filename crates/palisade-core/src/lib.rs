@@ -8,6 +8,9 @@
 //! - [`token`]: the format of Bearer tokens and LMv1 access keys (recognisable prefix and
 //!   checksum, so a leaked one is found by secret scanners and a typo fails before a lookup).
 //! - [`privilege`]: the privilege vocabulary of roles and what a set of privileges allows.
+//! - [`access`]: which privilege each API request needs (the table the API gate authorizes
+//!   with) and the authorization decision itself.
+//! - [`token_migration`]: the smallest role covering a token's recorded calls.
 //! - [`policy`]: the API-token mandate (no token for the support user or for holders of the
 //!   built-in `administrator` role) and the "one administrator always remains" invariant.
 //! - [`password`]: the password policy.
@@ -48,6 +51,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod alert_state;
 pub mod applies_to;
 pub mod audit_chain;
@@ -72,4 +76,5 @@ pub mod sdt;
 pub mod secret;
 pub mod threshold;
 pub mod token;
+pub mod token_migration;
 pub mod totp;

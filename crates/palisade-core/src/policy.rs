@@ -61,6 +61,53 @@ pub fn check_token_use(owner: &OwnerFacts) -> Result<(), TokenRefusal> {
     Ok(())
 }
 
+/// Which rule of the mandate a token of this owner breaks, if any: the support account or
+/// the administrator role (a suspended owner breaks no rule; its tokens just do not work).
+pub fn mandate_violation(owner: &OwnerFacts) -> Option<TokenRefusal> {
+    if owner.is_support {
+        Some(TokenRefusal::SupportAccount)
+    } else if owner.holds_administrator {
+        Some(TokenRefusal::AdministratorRole)
+    } else {
+        None
+    }
+}
+
+/// Proof that an imported token may be stored. Only [`check_token_import`] makes one.
+#[derive(Debug)]
+pub struct TokenImportChecked(());
+
+/// Decides whether a token brought from an older system may be imported for this owner.
+///
+/// An import keeps the token's *original* owner even when that owner breaks the mandate
+/// (it holds `administrator`, or it is the support account): refusing it would break the
+/// automation that uses it. Such a token is flagged and the migration assistant is the way
+/// off it. Only a suspended owner is refused: its tokens could not be used anyway.
+pub fn check_token_import(owner: &OwnerFacts) -> Result<TokenImportChecked, TokenRefusal> {
+    if !owner.active {
+        return Err(TokenRefusal::OwnerSuspended);
+    }
+    Ok(TokenImportChecked(()))
+}
+
+/// Decides whether an *imported* token may be used now. It keeps working while
+/// `violating_allowed` (the setting `token.imported_violating_until` has not passed) even when
+/// its owner breaks the mandate; the answer then names the rule it breaks. After that, and
+/// for a suspended owner, it is refused like any token.
+pub fn check_imported_token_use(
+    owner: &OwnerFacts,
+    violating_allowed: bool,
+) -> Result<Option<TokenRefusal>, TokenRefusal> {
+    if !owner.active {
+        return Err(TokenRefusal::OwnerSuspended);
+    }
+    match mandate_violation(owner) {
+        Some(v) if violating_allowed => Ok(Some(v)),
+        Some(v) => Err(v),
+        None => Ok(None),
+    }
+}
+
 /// A change to a user's roles, status or existence, described by its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoleChange {
@@ -145,6 +192,42 @@ mod tests {
         assert!(TokenRefusal::AdministratorRole
             .to_string()
             .contains("--api-only"));
+    }
+
+    #[test]
+    fn imported_tokens() {
+        let admin = OwnerFacts {
+            holds_administrator: true,
+            ..PLAIN
+        };
+        let support = OwnerFacts {
+            is_support: true,
+            ..PLAIN
+        };
+        assert!(check_token_import(&admin).is_ok());
+        assert!(check_token_import(&support).is_ok());
+        assert_eq!(
+            check_token_import(&OwnerFacts {
+                active: false,
+                ..admin
+            })
+            .err(),
+            Some(TokenRefusal::OwnerSuspended)
+        );
+        assert_eq!(
+            check_imported_token_use(&admin, true),
+            Ok(Some(TokenRefusal::AdministratorRole))
+        );
+        assert_eq!(
+            check_imported_token_use(&admin, false),
+            Err(TokenRefusal::AdministratorRole)
+        );
+        assert_eq!(check_imported_token_use(&PLAIN, false), Ok(None));
+        assert_eq!(
+            mandate_violation(&support),
+            Some(TokenRefusal::SupportAccount)
+        );
+        assert_eq!(mandate_violation(&PLAIN), None);
     }
 
     #[test]

@@ -160,7 +160,7 @@ pub enum PrivilegeError {
 }
 
 /// How much may be done, ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     /// See.
     Read,
@@ -196,7 +196,7 @@ impl Level {
 }
 
 /// A named setting object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SettingObject {
     /// Users, roles and API tokens.
     UserAccess,

@@ -36,6 +36,19 @@ impl Caller {
         }
     }
 
+    /// Refuses with 403 unless the caller's privileges permit `check` (the API gate's
+    /// decision, [`palisade_core::access`]).
+    pub fn require_check(&self, check: &palisade_core::access::Check) -> Result<(), ApiError> {
+        if check.permits(&self.privileges) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "user `{}` lacks the privilege {check}; grant it through a custom role",
+                self.user.username
+            )))
+        }
+    }
+
     /// Refuses with 403 unless the caller holds every privilege it is about to grant.
     pub fn require_covers<'a>(
         &self,
@@ -114,10 +127,16 @@ pub async fn authenticate(
     let token = if scheme.eq_ignore_ascii_case("bearer") {
         let presented = value.get(scheme.len()..).unwrap_or_default().trim();
         // Widget tokens (`palw_`, docs/dashboards.md) are sent as Bearer too; the gate then
-        // confines them to their one dashboard.
-        let expected = match token::check(presented) {
-            Ok(token::TokenKind::Bearer) => TokenType::Bearer,
-            Ok(token::TokenKind::Widget) => TokenType::Widget,
+        // confines them to their one dashboard. A token of another format can only be one
+        // imported from an older system.
+        let (expected, foreign) = match token::check(presented) {
+            Ok(token::TokenKind::Bearer) => (TokenType::Bearer, false),
+            Ok(token::TokenKind::Widget) => (TokenType::Widget, false),
+            Err(token::TokenFormatError::UnknownPrefix)
+                if crate::ops::token_import::plausible_secret(presented) =>
+            {
+                (TokenType::Bearer, true)
+            }
             Ok(_) | Err(_) => return Err(denied("the Bearer token is malformed")),
         };
         let hash = portal.keys.bearer_hash(presented);
@@ -128,6 +147,16 @@ pub async fn authenticate(
             .map_err(store_down)?
             .ok_or_else(|| denied("unknown or deleted token"))?;
         if token.kind != expected {
+            return Err(denied("unknown or deleted token"));
+        }
+        if foreign
+            && portal
+                .store
+                .get_token_import(token.id)
+                .await
+                .map_err(store_down)?
+                .is_none()
+        {
             return Err(denied("unknown or deleted token"));
         }
         token
@@ -195,12 +224,41 @@ pub async fn authenticate(
             ))
         })?;
     let roles = portal.store.list_roles().await.map_err(store_down)?;
-    if let Err(r) = policy::check_token_use(&Portal::owner_facts(&user, &roles)) {
-        return Err(Denied {
-            error: ApiError::Forbidden(r.to_string()),
-            user: Some((user.id, user.username.clone())),
-            token_id: Some(token.id),
-        });
+    let facts = Portal::owner_facts(&user, &roles);
+    if let Err(r) = policy::check_token_use(&facts) {
+        // A token imported from an older system keeps working, flagged, while the policy
+        // allows it (docs/token-migration.md); only then is the import looked up.
+        let imported = policy::mandate_violation(&facts).is_some()
+            && portal
+                .store
+                .get_token_import(token.id)
+                .await
+                .map_err(store_down)?
+                .is_some();
+        let verdict = if imported {
+            let allowed = crate::ops::token_migration::imported_violating_allowed(portal, now_ms)
+                .await
+                .map_err(|e| Denied {
+                    error: e,
+                    user: None,
+                    token_id: None,
+                })?;
+            policy::check_imported_token_use(&facts, allowed).map(|_| ())
+        } else {
+            Err(r)
+        };
+        if let Err(r) = verdict {
+            let error = if imported && r != policy::TokenRefusal::OwnerSuspended {
+                format!("{r}; imported tokens of such owners were allowed until the date set by `token.imported_violating_until`: replace it with `palisade token migrate {}`", token.id)
+            } else {
+                r.to_string()
+            };
+            return Err(Denied {
+                error: ApiError::Forbidden(error),
+                user: Some((user.id, user.username.clone())),
+                token_id: Some(token.id),
+            });
+        }
     }
     Ok(Authenticated { token, user, roles })
 }

@@ -114,6 +114,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<palisade_core::token_migration::MigrationRefusal> for ApiError {
+    fn from(r: palisade_core::token_migration::MigrationRefusal) -> Self {
+        ApiError::Forbidden(r.to_string())
+    }
+}
+
 /// Parses a JSON request body, answering 400 with the parser's position on failure.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {

@@ -3,8 +3,9 @@
 //! In order: the client address (the socket peer; `X-Forwarded-For` only from trusted
 //! proxies), the per-address rate limit, the body (read once, at most 1 MiB, so that LMv1
 //! verifies the exact bytes), authentication and the token mandate, the per-token rate limit,
-//! the token's last use, then the handler; finally the API-call audit record and the
-//! `X-Rate-Limit-*` headers. Refused requests are audited before they are answered.
+//! the token's last use, authorization by what the request needs ([`crate::access`]), then
+//! the handler; finally the API-call audit record and the `X-Rate-Limit-*` headers. Refused
+//! requests are audited before they are answered.
 
 use crate::auth::{authenticate, Caller, Denied};
 use crate::error::ApiError;
@@ -258,15 +259,23 @@ pub async fn api_gate(
     }
 
     let privileges = scoped.unwrap_or_else(|| Portal::privileges_of(&user, &roles));
-    parts.extensions.insert(Caller {
+    let caller = Caller {
         actor: actor.clone(),
         user,
         token,
         privileges,
-    });
-    let mut resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    };
+    // Authorization by the one table of what each request needs (palisade_core::access).
+    let requirement = palisade_core::access::requirement(&actor.method, original.path());
+    let allowed = crate::access::enforce(&state, &caller, &requirement).await;
+    parts.extensions.insert(caller);
+    let mut resp = match allowed {
+        Ok(()) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => e.into_response(),
+    };
 
     let status = resp.status().as_u16();
     let mut event = actor.event(

@@ -10,6 +10,7 @@
 //!   [`error::ApiError`] is the one mapping from errors to API answers.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -163,6 +164,8 @@ impl AppState {
         let state = Arc::new(state);
         // Alert evaluation's background work: no-data checks, SDTs, notifications.
         monitor::alerts::start(&state);
+        // Deletes retired API tokens once their grace period has passed unused.
+        ops::token_migration::start_checks(&state);
         (state, task)
     }
 }
@@ -315,6 +318,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(routes::alerting::router())
         // Dashboards and widgets (`/dashboard/...`), behind the same gate.
         .merge(dashboards::routes::router())
+        .merge(routes::token_migration::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::api_gate,

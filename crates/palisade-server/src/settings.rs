@@ -72,6 +72,13 @@ fn seconds_30_86400(v: &str) -> Result<String, String> {
     }
 }
 
+fn days_0_365(v: &str) -> Result<String, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (0..=365).contains(&n) => Ok(n.to_string()),
+        _ => Err("expected a whole number of days from 0 to 365".into()),
+    }
+}
+
 /// Every setting Palisade knows.
 pub const KNOWN: &[Known] = &[
     Known { key: "mfa.enforcement_date", help: "date (YYYY-MM-DD, UTC) from which local users without a second factor are confined to enrolment; `none` = not enforced account-wide", validate: date_or_none },
@@ -81,6 +88,8 @@ pub const KNOWN: &[Known] = &[
     Known { key: "tsdb.raw_retention_days", help: "days of raw samples the embedded time-series store keeps (default 30; read at start)", validate: days_1_3650 },
     Known { key: "tsdb.rollup_retention_days", help: "days of hourly rollups the embedded time-series store keeps (default 365; read at start)", validate: days_1_3650 },
     Known { key: "collector.down_after_seconds", help: "how long a collector may miss heartbeats before it shows as down and its devices fail over to its backup or group (30-86400, default 180)", validate: seconds_30_86400 },
+    Known { key: "token.migration_grace_days", help: "days a replaced API token stays disabled and unused before it is deleted (0-365, default 14); any use in that time keeps it", validate: days_0_365 },
+    Known { key: "token.imported_violating_until", help: "date (YYYY-MM-DD, UTC) until which imported API tokens whose owner breaks the token mandate keep working; `none` (default) = they keep working, flagged", validate: date_or_none },
     Known { key: "ingest.backfill_hours", help: "how old pushed samples may be (default: 10 minutes; for imports and backfill)", validate: hours_0_8760 },
 ];
 

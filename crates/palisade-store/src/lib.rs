@@ -30,12 +30,15 @@ mod signin_records;
 mod sql;
 mod sql_objects;
 mod sql_signin;
+mod sql_token_migration;
+pub mod token_migration;
 
 pub use objects::ObjectStore;
 pub use records::*;
 pub use signin::{ChallengeChangeFn, LoginStateChangeFn, SessionChangeFn, SigninStore};
 pub use signin_records::*;
 pub use sql::{open, SqlStore};
+pub use token_migration::TokenMigrationStore;
 
 use async_trait::async_trait;
 use palisade_core::policy::{RoleChangeRefusal, TokenPolicyChecked, TokenRefusal};
@@ -90,7 +93,7 @@ pub type DynStore = Arc<dyn Store>;
 
 /// The storage interface of the portal.
 #[async_trait]
-pub trait Store: SigninStore + ObjectStore + Send + Sync + 'static {
+pub trait Store: SigninStore + ObjectStore + TokenMigrationStore + Send + Sync + 'static {
     /// Which backend this is.
     fn backend(&self) -> Backend;
 

@@ -353,6 +353,35 @@ CREATE INDEX dashboard_widgets_flag ON dashboard_widgets(flag);
 ALTER TABLE api_tokens ADD COLUMN dashboard_id BIGINT
 "#,
     },
+    // ---- token migration assistant and token import (docs/token-migration.md) ----
+    Migration {
+        version: 5,
+        description: "token migration: imported tokens, retirement of replaced tokens, audit log by token",
+        sql: r#"
+CREATE TABLE token_imports (
+    token_id BIGINT PRIMARY KEY REFERENCES api_tokens(id) ON DELETE CASCADE,
+    imported_on BIGINT NOT NULL,
+    imported_by TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE token_migrations (
+    old_token_id BIGINT PRIMARY KEY,
+    new_token_id BIGINT,
+    new_user_id BIGINT,
+    role_id BIGINT,
+    state TEXT NOT NULL,
+    started_on BIGINT NOT NULL,
+    disabled_on BIGINT,
+    disabled_seq BIGINT,
+    grace_days BIGINT NOT NULL,
+    deleted_on BIGINT,
+    checked_on BIGINT,
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX token_migrations_new ON token_migrations(new_token_id);
+CREATE INDEX audit_log_token ON audit_log(token_id, seq)
+"#,
+    },
 ];
 
 /// The statements of a migration for a backend.

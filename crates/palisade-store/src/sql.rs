@@ -66,7 +66,7 @@ pub async fn open(url: &str, chain_key: Vec<u8>) -> StoreResult<Arc<SqlStore>> {
     Ok(Arc::new(store))
 }
 
-fn b(v: bool) -> i64 {
+pub(crate) fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
@@ -74,7 +74,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-fn key_of(name: &str) -> String {
+pub(crate) fn key_of(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
@@ -171,7 +171,7 @@ fn audit_from_row(r: &AnyRow) -> StoreResult<AuditEntry> {
     })
 }
 
-fn privileges_json(p: &[Privilege]) -> StoreResult<String> {
+pub(crate) fn privileges_json(p: &[Privilege]) -> StoreResult<String> {
     serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -300,7 +300,11 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn user_in(&self, conn: &mut AnyConnection, id: i64) -> StoreResult<Option<UserRecord>> {
+    pub(crate) async fn user_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> StoreResult<Option<UserRecord>> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -318,7 +322,10 @@ impl SqlStore {
         Ok(Some(user))
     }
 
-    async fn administrator_role_id(&self, conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
+    pub(crate) async fn administrator_role_id(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> StoreResult<Option<i64>> {
         let row = sqlx::query("SELECT id FROM roles WHERE builtin = 1 AND name_key = $1")
             .bind(ADMINISTRATOR_ROLE)
             .fetch_optional(&mut *conn)
@@ -374,7 +381,7 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn set_roles_in(
+    pub(crate) async fn set_roles_in(
         &self,
         conn: &mut AnyConnection,
         user_id: i64,
@@ -400,7 +407,7 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn token_in(
+    pub(crate) async fn token_in(
         &self,
         conn: &mut AnyConnection,
         id: i64,
@@ -414,7 +421,11 @@ impl SqlStore {
         row.as_ref().map(token_from_row).transpose()
     }
 
-    async fn role_in(&self, conn: &mut AnyConnection, id: i64) -> StoreResult<Option<RoleRecord>> {
+    pub(crate) async fn role_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: i64,
+    ) -> StoreResult<Option<RoleRecord>> {
         let row = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -430,7 +441,7 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn map_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     if is_unique_violation(&e) {
         StoreError::Conflict(what())
     } else {

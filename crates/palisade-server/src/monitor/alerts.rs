@@ -964,7 +964,7 @@ pub async fn list_alerts(
 }
 
 /// Parses `DS12` (or `12`).
-fn alert_id(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn alert_id(raw: &str) -> Result<i64, ApiError> {
     let digits = raw
         .strip_prefix("DS")
         .or_else(|| raw.strip_prefix("ds"))

@@ -11,8 +11,9 @@ use crate::error::ApiError;
 use crate::portal::{Actor, Portal};
 use crate::AppState;
 use base64::Engine;
+use palisade_core::access::{Check, Scope};
 use palisade_core::failover::Health;
-use palisade_core::privilege::{allows, Level, Need, SettingObject};
+use palisade_core::privilege::Level;
 use palisade_store::inventory::{CollectorDoc, CollectorGroupDoc, CollectorReport};
 use palisade_store::objects::{self, ObjectQuery};
 use rand::RngCore;
@@ -42,13 +43,7 @@ fn random_secret(prefix: &str) -> String {
 
 /// Whether the caller may see or change collectors of this group.
 pub fn require(caller: &Caller, group: i64, level: Level) -> Result<(), ApiError> {
-    let ok = allows(
-        &caller.privileges,
-        &Need::Setting(SettingObject::CollectorGroup(None), level),
-    ) || allows(
-        &caller.privileges,
-        &Need::Setting(SettingObject::CollectorGroup(Some(group)), level),
-    );
+    let ok = Check::new(Scope::CollectorGroups(vec![group]), level).permits(&caller.privileges);
     if ok {
         Ok(())
     } else {

@@ -8,8 +8,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::portal::Actor;
 use crate::AppState;
+use palisade_core::access::{Check, Scope};
 use palisade_core::applies_to;
-use palisade_core::privilege::{allows, Level, Need};
+use palisade_core::privilege::Level;
 use palisade_store::inventory::{DeviceDoc, DeviceGroupDoc};
 use palisade_store::objects;
 use palisade_store::StoreError;
@@ -23,10 +24,7 @@ pub const GROUP_REQUIRED: &[&str] = &["name", "id"];
 /// Whether the caller may act on a device in these groups at this level: a privilege on
 /// `host_group:*` or on one of the groups (or an ancestor).
 pub fn may(caller: &Caller, groups: impl IntoIterator<Item = i64>, level: Level) -> bool {
-    allows(&caller.privileges, &Need::HostGroup(None, level))
-        || groups
-            .into_iter()
-            .any(|g| allows(&caller.privileges, &Need::HostGroup(Some(g), level)))
+    Check::new(Scope::HostGroups(groups.into_iter().collect()), level).permits(&caller.privileges)
 }
 
 /// Refuses unless [`may`].

@@ -5,6 +5,8 @@
 pub mod audit_verify;
 pub mod bootstrap;
 pub mod roles;
+pub mod token_import;
+pub mod token_migration;
 pub mod tokens;
 pub mod users;
 

@@ -30,6 +30,56 @@ pub struct TokenRequest {
     pub expires_on: Option<i64>,
 }
 
+/// A new token's identity and secret, in the form it is stored.
+#[derive(Debug)]
+pub(crate) struct Minted {
+    pub(crate) kind: TokenType,
+    pub(crate) access_id: String,
+    pub(crate) secret: Secret<String>,
+    pub(crate) access_key_enc: Option<String>,
+    pub(crate) bearer_hash: Option<String>,
+}
+
+/// Makes a new access id and secret of a kind: an LMv1 key sealed under the master key, a
+/// Bearer token as its keyed hash.
+pub(crate) fn mint(portal: &Portal, kind: TokenType) -> Minted {
+    let mut rng = rand::rngs::OsRng;
+    let mut id_bytes = [0u8; 20];
+    rng.fill_bytes(&mut id_bytes);
+    let access_id = token::access_id(&id_bytes);
+    let mut secret_bytes = [0u8; 32];
+    rng.fill_bytes(&mut secret_bytes);
+    match kind {
+        TokenType::Bearer | TokenType::Widget => {
+            let format = if kind == TokenType::Widget {
+                TokenKind::Widget
+            } else {
+                TokenKind::Bearer
+            };
+            let secret = token::encode(format, &secret_bytes);
+            let h = portal.keys.bearer_hash(secret.expose());
+            Minted {
+                kind,
+                access_id,
+                secret,
+                access_key_enc: None,
+                bearer_hash: Some(h),
+            }
+        }
+        TokenType::Lmv1 => {
+            let secret = token::encode(TokenKind::Lmv1Key, &secret_bytes);
+            let sealed = portal.keys.seal(secret.expose().as_bytes(), &access_id);
+            Minted {
+                kind,
+                access_id,
+                secret,
+                access_key_enc: Some(sealed),
+                bearer_hash: None,
+            }
+        }
+    }
+}
+
 /// Creates a token for `owner_id`, refusing owners the mandate excludes.
 pub async fn create(
     portal: &Portal,
@@ -57,21 +107,20 @@ pub async fn create(
             ));
         }
     }
-    let mut rng = rand::rngs::OsRng;
-    let mut id_bytes = [0u8; 20];
-    rng.fill_bytes(&mut id_bytes);
-    let access_id = token::access_id(&id_bytes);
-    let mut secret_bytes = [0u8; 32];
-    rng.fill_bytes(&mut secret_bytes);
-    let (kind, secret, access_key_enc, bearer_hash) = if req.bearer {
-        let s = token::encode(TokenKind::Bearer, &secret_bytes);
-        let h = portal.keys.bearer_hash(s.expose());
-        (TokenType::Bearer, s, None, Some(h))
-    } else {
-        let s = token::encode(TokenKind::Lmv1Key, &secret_bytes);
-        let sealed = portal.keys.seal(s.expose().as_bytes(), &access_id);
-        (TokenType::Lmv1, s, Some(sealed), None)
-    };
+    let Minted {
+        kind,
+        access_id,
+        secret,
+        access_key_enc,
+        bearer_hash,
+    } = mint(
+        portal,
+        if req.bearer {
+            TokenType::Bearer
+        } else {
+            TokenType::Lmv1
+        },
+    );
     let label = if req.bearer { "Bearer" } else { "LMv1" };
     let audit = actor.event(
         portal.now(),

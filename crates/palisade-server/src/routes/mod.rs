@@ -9,6 +9,7 @@ pub mod devices;
 pub mod ingest;
 pub mod prometheus;
 pub mod roles;
+pub mod token_migration;
 pub mod tokens;
 pub mod users;
 

@@ -3,7 +3,9 @@
 use super::{id, Params};
 use crate::auth::Caller;
 use crate::error::{parse_json, ApiError};
+use crate::ops::token_migration::TokenFlags;
 use crate::ops::tokens::{self, TokenRequest};
+use crate::portal::Portal;
 use crate::{wire, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -32,6 +34,7 @@ fn kind_filter(params: &Params) -> Result<Option<TokenType>, ApiError> {
 async fn render_all(state: &AppState, tokens: &[TokenRecord]) -> Result<Vec<Value>, ApiError> {
     let users = state.portal.store.list_users().await?;
     let roles = state.portal.store.list_roles().await?;
+    let flags = TokenFlags::load(&state.portal).await?;
     Ok(tokens
         .iter()
         .map(|t| {
@@ -46,7 +49,11 @@ async fn render_all(state: &AppState, tokens: &[TokenRecord]) -> Result<Vec<Valu
                         .collect()
                 })
                 .unwrap_or_default();
-            wire::token(t, name, &role_names)
+            let mut v = wire::token(t, name, &role_names);
+            // imported, violatesMandate, retirement, replaces (docs/token-migration.md)
+            let facts = owner.map(|u| Portal::owner_facts(u, &roles));
+            flags.annotate(&mut v, t, facts.as_ref());
+            v
         })
         .collect())
 }

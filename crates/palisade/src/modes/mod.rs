@@ -7,6 +7,8 @@ pub mod role;
 pub mod serve;
 pub mod settings;
 pub mod token;
+pub mod token_import;
+pub mod token_migrate;
 pub mod user;
 
 use palisade_server::portal::Portal;

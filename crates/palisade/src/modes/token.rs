@@ -21,15 +21,25 @@ pub enum Command {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Proposes the smallest role covering a token's recorded calls and replaces the token
+    /// (interactive; --yes, --dry-run, --confirm-disable, --finish, --status).
+    Migrate(super::token_migrate::Args),
+    /// Imports a token from an older system under its original owner (secret on stdin or in
+    /// --secret-file; flagged when it breaks the token mandate).
+    Import(super::token_import::Args),
 }
 
 /// Runs a token command.
 pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> {
-    let Command::Create {
-        username,
-        bearer,
-        note,
-    } = cmd;
+    let (username, bearer, note) = match cmd {
+        Command::Create {
+            username,
+            bearer,
+            note,
+        } => (username, bearer, note),
+        Command::Migrate(args) => return super::token_migrate::run(store, args).await,
+        Command::Import(args) => return super::token_import::run(store, args).await,
+    };
     let portal = super::open(store).await?;
     let owner = portal
         .store
