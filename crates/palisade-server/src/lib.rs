@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod config;
 pub mod error;
 pub mod gate;
@@ -362,6 +363,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/api/collector/v1/results",
             axum::routing::post(collectors::protocol_results),
         )
+        .merge(routes::compliance::router(state.clone()))
         .merge(signin_routes(state.clone()))
         .fallback(routes::not_found)
         .with_state(state)
@@ -581,6 +583,8 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then finishes in-flight requests (up to 10 s) and
 /// drains the audit writer.
 pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
+    // The daily snapshot of the compliance scores.
+    let daily_compliance = compliance::start_daily(portal.clone());
     let (state, audit_task) = AppState::new(portal, cfg.options.clone());
     let router = app(state.clone());
     let handle = axum_server::Handle::new();
@@ -611,6 +615,7 @@ pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
                 .await
         }
     };
+    daily_compliance.abort();
     drop(state);
     if let Some(t) = &cfg.options.tsdb {
         if let Err(e) = t.0.close().await {

@@ -34,6 +34,8 @@ pub enum ObjectKind {
     AlertRule,
     /// `/alert/alerts`
     Alert,
+    /// Daily and on-demand snapshots of the compliance scores (`/api/compliance/history`).
+    ComplianceSnapshot,
 }
 
 impl ObjectKind {
@@ -49,6 +51,7 @@ impl ObjectKind {
             ObjectKind::AlertChain => "alert_chains",
             ObjectKind::AlertRule => "alert_rules",
             ObjectKind::Alert => "alerts",
+            ObjectKind::ComplianceSnapshot => "compliance_snapshots",
         }
     }
 
@@ -64,6 +67,7 @@ impl ObjectKind {
             ObjectKind::AlertChain => "escalation chain",
             ObjectKind::AlertRule => "alert rule",
             ObjectKind::Alert => "alert",
+            ObjectKind::ComplianceSnapshot => "compliance snapshot",
         }
     }
 }
