@@ -304,6 +304,7 @@ fn setting_id(object: SettingObject) -> String {
         SettingObject::UserAccess => "useraccess".into(),
         SettingObject::AccessLogs => "accesslogs".into(),
         SettingObject::Datasources => "datasources".into(),
+        SettingObject::Compliance => "compliance".into(),
         SettingObject::CollectorGroup(Some(g)) => format!("collectorgroup.{g}"),
         SettingObject::CollectorGroup(None) => "collectorgroup.*".into(),
     }
@@ -335,7 +336,8 @@ fn read_write(method: &str, read: Requirement, write: Requirement) -> Requiremen
 }
 
 /// What a request needs, from its method and path (a query string is ignored). Paths are the
-/// portal's: `/santaba/rest/...`, `/rest/v2/metric/ingest` and `/api/v1/...`.
+/// portal's: `/santaba/rest/...`, `/rest/v2/metric/ingest`, `/api/compliance[/history]`
+/// and `/api/v1/...`.
 pub fn requirement(method: &str, path: &str) -> Requirement {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let method = method.to_ascii_uppercase();
@@ -352,6 +354,14 @@ pub fn requirement(method: &str, path: &str) -> Requirement {
             },
             _ => Requirement::Unknown,
         };
+    }
+    // The compliance report and its history (docs/compliance.md): reading, and taking a
+    // snapshot of the scores, both need read on the report.
+    if matches!(
+        (m, path),
+        ("GET", "/api/compliance") | ("GET" | "POST", "/api/compliance/history")
+    ) {
+        return fixed_setting(SettingObject::Compliance, Level::Read);
     }
     if let Some(rest) = path.strip_prefix("/api/v1/") {
         let segments: Vec<&str> = rest.split('/').collect();

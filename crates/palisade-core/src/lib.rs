@@ -28,6 +28,8 @@
 //! - [`lockout`]: the per-account lockout after repeated failed sign-ins.
 //! - [`module_lint`]: what in a custom module script needs root or Administrator.
 //! - [`mfa`]: the two-factor mandate: who must enrol, and by when.
+//! - [`compliance`]: the compliance center's rules: per mandate, the findings, since when,
+//!   the one action that fixes each, and a score.
 //! - [`applies_to`]: LogicMonitor's `appliesTo` expressions, which choose the devices of
 //!   dynamic groups and datasources from their properties.
 //! - [`ingest`]: the body of LogicMonitor's push-metrics ingest (`POST /v2/metric/ingest`),
@@ -57,6 +59,7 @@ pub mod applies_to;
 pub mod audit_chain;
 pub mod base32;
 pub mod client_ip;
+pub mod compliance;
 pub mod datasource;
 pub mod failover;
 pub mod filter;

@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | `setting` | `useraccess` | `read`, `write` | users, roles, API tokens |
 //! | `setting` | `accesslogs` | `read` | the audit log |
+//! | `setting` | `compliance` | `read` | the compliance center (`/api/compliance`) |
 //! | `setting` | `collectorgroup.<id>`, `collectorgroup.*` | `read`, `write` | collectors |
 //! | `setting` | `*` | `read`, `write` | every setting above |
 //! | `host_group` | `<group id>`, `*` | `read`, `ack`, `write`, `manage` | devices and groups |
@@ -85,7 +86,11 @@ impl Privilege {
             let id = self.object_id.as_str();
             let ok = matches!(
                 id,
-                "*" | "useraccess" | "accesslogs" | "datasources" | "collectorgroup.*"
+                "*" | "useraccess"
+                    | "accesslogs"
+                    | "datasources"
+                    | "compliance"
+                    | "collectorgroup.*"
             ) || id
                 .strip_prefix("collectorgroup.")
                 .is_some_and(|n| n.parse::<i64>().is_ok());
@@ -152,7 +157,7 @@ pub enum PrivilegeError {
     #[error("unknown privilege objectType `{0}`")]
     UnknownObjectType(String),
     /// The object id is empty, too long, or not a known setting.
-    #[error("privilege objectId `{0}` is not valid (settings take useraccess, accesslogs, datasources, collectorgroup.<id>, collectorgroup.* or *; dashboards a dashboard id or *)")]
+    #[error("privilege objectId `{0}` is not valid (settings take useraccess, accesslogs, datasources, compliance, collectorgroup.<id>, collectorgroup.* or *; dashboards a dashboard id or *)")]
     BadObjectId(String),
     /// The operation is unknown.
     #[error("unknown privilege operation `{0}` (use read, ack, write or manage)")]
@@ -206,6 +211,8 @@ pub enum SettingObject {
     Datasources,
     /// Collectors of one group, or of any group (`None`).
     CollectorGroup(Option<i64>),
+    /// The compliance center.
+    Compliance,
 }
 
 /// What an operation needs.
@@ -230,6 +237,9 @@ impl fmt::Display for Need {
             }
             Need::Setting(SettingObject::Datasources, l) => {
                 write!(f, "setting:datasources:{}", l.as_str())
+            }
+            Need::Setting(SettingObject::Compliance, l) => {
+                write!(f, "setting:compliance:{}", l.as_str())
             }
             Need::Setting(SettingObject::CollectorGroup(Some(id)), l) => {
                 write!(f, "setting:collectorgroup.{id}:{}", l.as_str())
@@ -272,6 +282,7 @@ fn grants(p: &Privilege, need: &Need) -> bool {
         Need::Setting(SettingObject::UserAccess, _) => id == "useraccess",
         Need::Setting(SettingObject::AccessLogs, _) => id == "accesslogs",
         Need::Setting(SettingObject::Datasources, _) => id == "datasources",
+        Need::Setting(SettingObject::Compliance, _) => id == "compliance",
         Need::Setting(SettingObject::CollectorGroup(group), _) => match group {
             _ if id == "collectorgroup.*" => true,
             Some(g) => {
@@ -414,6 +425,24 @@ mod tests {
             &all,
             &Need::Setting(SettingObject::CollectorGroup(None), Level::Read)
         ));
+    }
+
+    #[test]
+    fn compliance_is_its_own_setting() {
+        let p = vec![Privilege::new("setting", "compliance", "read")];
+        let need = Need::Setting(SettingObject::Compliance, Level::Read);
+        assert!(allows(&p, &need));
+        assert_eq!(need.to_string(), "setting:compliance:read");
+        assert!(!allows(
+            &p,
+            &Need::Setting(SettingObject::AccessLogs, Level::Read)
+        ));
+        assert!(allows(&[Privilege::new("setting", "*", "read")], &need));
+        assert!(!allows(
+            &[Privilege::new("setting", "accesslogs", "read")],
+            &need
+        ));
+        assert!(Privilege::parse_triple("setting:compliance:read").is_ok());
     }
 
     #[test]

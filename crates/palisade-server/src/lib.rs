@@ -13,6 +13,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod config;
 // Dashboards, widgets, widget tokens and the wall screen (docs/dashboards.md).
 pub mod dashboards;
@@ -370,6 +371,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/api/collector/v1/results",
             axum::routing::post(collectors::protocol_results),
         )
+        .merge(routes::compliance::router(state.clone()))
         .merge(signin_routes(state.clone()))
         // Dashboard pages (`/ui/dashboards/...`) and the wall screen (`/wall`).
         .merge(dashboards::pages::router(state.clone()))
@@ -591,6 +593,8 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then finishes in-flight requests (up to 10 s) and
 /// drains the audit writer.
 pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
+    // The daily snapshot of the compliance scores.
+    let daily_compliance = compliance::start_daily(portal.clone());
     let (state, audit_task) = AppState::new(portal, cfg.options.clone());
     let router = app(state.clone());
     let handle = axum_server::Handle::new();
@@ -621,6 +625,7 @@ pub async fn serve(portal: Portal, cfg: ServeConfig) -> Result<(), ServeError> {
                 .await
         }
     };
+    daily_compliance.abort();
     drop(state);
     if let Some(t) = &cfg.options.tsdb {
         if let Err(e) = t.0.close().await {

@@ -227,12 +227,34 @@ pub struct CollectorDoc {
     pub device_id: i64,
     /// Custom properties.
     pub properties: Vec<Property>,
+    /// A recorded compliance exception (a Windows collector that must keep an administrator
+    /// account), shown in the compliance center as excepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compliance_exception: Option<ComplianceException>,
+    /// The first report of the current non-compliant spell (root, capabilities beyond
+    /// `cap_net_raw`, an administrator account), epoch ms; `None` while compliant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noncompliant_since: Option<i64>,
     /// Created, epoch ms.
     #[serde(skip)]
     pub created_on: i64,
     /// Changed, epoch ms.
     #[serde(skip)]
     pub updated_on: i64,
+}
+
+/// A justified exception to a mandate, recorded on an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ComplianceException {
+    /// Why the object must stay as it is.
+    pub justification: String,
+    /// Until when, epoch ms; `None`: no end.
+    pub expires_on: Option<i64>,
+    /// Who recorded it.
+    pub created_by: String,
+    /// When, epoch ms.
+    pub created_on: i64,
 }
 
 impl Document for CollectorDoc {

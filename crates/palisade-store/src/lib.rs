@@ -21,6 +21,7 @@
 //! ```
 
 pub mod alerting;
+pub mod compliance;
 pub mod inventory;
 pub mod objects;
 mod records;
@@ -171,6 +172,14 @@ pub trait Store: SigninStore + ObjectStore + TokenMigrationStore + Send + Sync +
         used: TokenUse,
         audit: Option<AuditEvent>,
     ) -> StoreResult<()>;
+
+    /// Sets a token's expiry (epoch ms); the compliance fix for tokens without one.
+    async fn set_token_expiry(
+        &self,
+        id: i64,
+        expires_on: i64,
+        audit: AuditEvent,
+    ) -> StoreResult<TokenRecord>;
 
     // ---- audit ----
     /// Appends entries to the chain, in order, in one transaction.

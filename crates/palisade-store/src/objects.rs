@@ -38,6 +38,8 @@ pub enum ObjectKind {
     Dashboard,
     /// `/dashboard/widgets`
     DashboardWidget,
+    /// Daily and on-demand snapshots of the compliance scores (`/api/compliance/history`).
+    ComplianceSnapshot,
 }
 
 impl ObjectKind {
@@ -55,6 +57,7 @@ impl ObjectKind {
             ObjectKind::Alert => "alerts",
             ObjectKind::Dashboard => "dashboards",
             ObjectKind::DashboardWidget => "dashboard_widgets",
+            ObjectKind::ComplianceSnapshot => "compliance_snapshots",
         }
     }
 
@@ -72,6 +75,7 @@ impl ObjectKind {
             ObjectKind::Alert => "alert",
             ObjectKind::Dashboard => "dashboard",
             ObjectKind::DashboardWidget => "widget",
+            ObjectKind::ComplianceSnapshot => "compliance snapshot",
         }
     }
 }

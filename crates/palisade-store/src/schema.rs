@@ -382,6 +382,24 @@ CREATE INDEX token_migrations_new ON token_migrations(new_token_id);
 CREATE INDEX audit_log_token ON audit_log(token_id, seq)
 "#,
     },
+    // ---- compliance center (docs/compliance.md) ----
+    Migration {
+        version: 6,
+        description: "compliance: daily and on-demand snapshots of the compliance scores",
+        sql: r#"
+CREATE TABLE compliance_snapshots (
+    id {ID},
+    lookup TEXT UNIQUE,
+    ref_id BIGINT,
+    flag BIGINT NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    created_on BIGINT NOT NULL,
+    updated_on BIGINT NOT NULL
+);
+CREATE INDEX compliance_snapshots_ref ON compliance_snapshots(ref_id);
+CREATE INDEX compliance_snapshots_flag ON compliance_snapshots(flag)
+"#,
+    },
 ];
 
 /// The statements of a migration for a backend.

@@ -951,6 +951,31 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn set_token_expiry(
+        &self,
+        id: i64,
+        expires_on: i64,
+        audit: AuditEvent,
+    ) -> StoreResult<TokenRecord> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query("UPDATE api_tokens SET expires_on = $1 WHERE id = $2")
+            .bind(expires_on)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound(format!("API token {id}")));
+        }
+        self.append_in(&mut tx, &[audit]).await?;
+        let token = self
+            .token_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("API token {id}")))?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
     async fn append_audit(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());

@@ -301,6 +301,7 @@ on_both_backends! {
     case_token_mandate => sqlite_token_mandate, postgres_token_mandate;
     case_last_administrator => sqlite_last_administrator, postgres_last_administrator;
     case_tokens => sqlite_tokens, postgres_tokens;
+    case_compliance => sqlite_compliance, postgres_compliance;
     case_audit_chain => sqlite_audit_chain, postgres_audit_chain;
     case_atomicity => sqlite_atomicity, postgres_atomicity;
     case_concurrency => sqlite_concurrency, postgres_concurrency;
@@ -2103,6 +2104,146 @@ async fn case_concurrency(h: Harness) {
                 .expect("demote the target again");
         }
     }
+    assert_eq!(verify_chain(s, CHAIN_KEY).await, Ok(head(s).await));
+}
+
+// ------------------------------------------------------------------------------------------
+// compliance: token expiry, score snapshots, collector exceptions
+// ------------------------------------------------------------------------------------------
+
+async fn case_compliance(h: Harness) {
+    use palisade_store::compliance::{ComplianceSnapshotDoc, SnapshotScore};
+    use palisade_store::inventory::{CollectorDoc, ComplianceException};
+    use palisade_store::objects::{self, ObjectQuery};
+
+    let s = h.s();
+    // A token without expiry gets one, audited; an unknown token is refused untouched.
+    let owner = ok_step!(s, "user.create", |e| s
+        .create_user(new_user("expiring", &[]), e));
+    let token = ok_step!(s, "token.create", |e| s.create_token(
+        plain_proof(),
+        NewToken {
+            expires_on: None,
+            ..lmv1_token(owner.id, "lmv1-expiring")
+        },
+        e
+    ));
+    assert_eq!(token.expires_on, None);
+    let expiring = ok_step!(s, "token.expiry", |e| s.set_token_expiry(
+        token.id,
+        4_000_000_000_000,
+        e
+    ));
+    assert_eq!(
+        expiring,
+        TokenRecord {
+            expires_on: Some(4_000_000_000_000),
+            ..token.clone()
+        }
+    );
+    assert_eq!(
+        s.get_token(token.id)
+            .await
+            .expect("get")
+            .map(|t| t.expires_on),
+        Some(Some(4_000_000_000_000))
+    );
+    let err = refused!(s, |e| s.set_token_expiry(token.id + 1000, 1, e));
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+
+    // Snapshots: automatic ones are unique per day, on-demand ones are not.
+    let snapshot = |day: Option<&str>, taken_on: i64| ComplianceSnapshotDoc {
+        taken_on,
+        trigger: if day.is_some() { "daily" } else { "on-demand" }.into(),
+        day: day.map(str::to_string),
+        overall: SnapshotScore {
+            id: "overall".into(),
+            compliant: 3,
+            total: 4,
+            score: 75.0,
+            ..Default::default()
+        },
+        sections: vec![SnapshotScore {
+            id: "two-factor".into(),
+            mandate: 1,
+            compliant: 1,
+            total: 2,
+            score: 50.0,
+            findings: 1,
+        }],
+        ..Default::default()
+    };
+    let first = objects::create(s, &snapshot(Some("2030-01-01"), 10), None)
+        .await
+        .expect("first daily snapshot");
+    let again = objects::create(s, &snapshot(Some("2030-01-01"), 20), None).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    objects::create(s, &snapshot(Some("2030-01-02"), 30), None)
+        .await
+        .expect("next day");
+    for t in [40, 50] {
+        objects::create(s, &snapshot(None, t), None)
+            .await
+            .expect("on-demand");
+    }
+    let all: Vec<ComplianceSnapshotDoc> = objects::list(s, ObjectQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        all.iter().map(|d| d.taken_on).collect::<Vec<_>>(),
+        [10, 30, 40, 50]
+    );
+    assert_eq!(
+        all[0],
+        ComplianceSnapshotDoc {
+            id: first.id,
+            ..snapshot(Some("2030-01-01"), 10)
+        }
+    );
+
+    // A collector's exception and non-compliance date survive the document round trip;
+    // documents written before they existed still decode.
+    let exception = ComplianceException {
+        justification: "Exchange counters need Administrators".into(),
+        expires_on: Some(5_000),
+        created_by: "ops".into(),
+        created_on: 1_000,
+    };
+    let c = objects::create(
+        s,
+        &CollectorDoc {
+            description: "win".into(),
+            compliance_exception: Some(exception.clone()),
+            noncompliant_since: Some(900),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .expect("collector");
+    let read: Option<CollectorDoc> = objects::get(s, c.id).await.expect("get");
+    assert_eq!(
+        read.map(|d| (d.compliance_exception, d.noncompliant_since)),
+        Some((Some(exception), Some(900)))
+    );
+    let old = objects::create(s, &CollectorDoc::default(), None)
+        .await
+        .expect("old collector");
+    let raw = h.raw().await;
+    raw_exec(
+        &raw,
+        &format!(
+            "UPDATE collectors SET data = '{{\"description\":\"old\",\"groupId\":0}}' WHERE id = {}",
+            old.id
+        ),
+    )
+    .await;
+    raw.close().await;
+    let read: Option<CollectorDoc> = objects::get(s, old.id).await.expect("get old");
+    assert_eq!(
+        read.map(|d| (d.description, d.compliance_exception, d.noncompliant_since)),
+        Some(("old".to_string(), None, None))
+    );
     assert_eq!(verify_chain(s, CHAIN_KEY).await, Ok(head(s).await));
 }
 

@@ -54,6 +54,9 @@ enum Command {
     /// Datasources (export and import definition files).
     #[command(subcommand)]
     Datasource(modes::datasource::Command),
+    /// The compliance center: report (json, csv, text) and the history of the scores.
+    #[command(subcommand)]
+    Compliance(modes::compliance::Command),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             Command::Settings(c) => modes::settings::run(&store, c).await,
             Command::Collector(c) => modes::collector::run(&store, c).await,
             Command::Datasource(c) => modes::datasource::run(&store, c).await,
+            Command::Compliance(c) => modes::compliance::run(&store, c).await,
         }
     });
     match result {

@@ -124,6 +124,7 @@ pub fn render(
         "backupAgentId": c.backup_agent_id,
         "collectorDeviceId": c.device_id,
         "customProperties": c.properties.iter().map(|p| json!({"name": p.name, "value": super::props::shown(&p.name, &p.value, p.sealed)})).collect::<Vec<_>>(),
+        "complianceException": c.compliance_exception.as_ref().map(crate::compliance::exception_json),
         "createdOn": c.created_on / 1000,
         "updatedOn": c.updated_on / 1000,
     })
@@ -247,7 +248,7 @@ async fn backup_of(
     }
 }
 
-/// Changes description, group, backup or suspension.
+/// Changes description, group, backup, suspension or the compliance exception.
 pub async fn update(
     state: &AppState,
     caller: &Caller,
@@ -277,11 +278,19 @@ pub async fn update(
     }
     let backup = backup_of(&state.portal, body, Some(id)).await?;
     let suspended = body.get("suspended").and_then(Value::as_bool);
-    let audit = caller.actor.event(
-        state.portal.now(),
-        "collector.update",
-        format!("changed collector {id}"),
-    );
+    let now = state.portal.now();
+    // A compliance exception (mandate 3) is its own audited change.
+    let exception = crate::compliance::exception_change(body, &c, &caller.actor, now)?;
+    let audit = match &exception {
+        Some(change) => caller.actor.event(
+            now,
+            "collector.exception",
+            crate::compliance::exception_audit_text(id, change),
+        ),
+        None => caller
+            .actor
+            .event(now, "collector.update", format!("changed collector {id}")),
+    };
     Ok(objects::update::<CollectorDoc, _>(
         state.portal.store.as_ref(),
         id,
@@ -297,6 +306,13 @@ pub async fn update(
             }
             if let Some(v) = suspended {
                 c.suspended = v;
+            }
+            match exception {
+                Some(crate::compliance::ExceptionChange::Record(e)) => {
+                    c.compliance_exception = Some(e)
+                }
+                Some(crate::compliance::ExceptionChange::Remove) => c.compliance_exception = None,
+                None => {}
             }
             Ok(())
         },
@@ -359,6 +375,7 @@ pub async fn register(
     );
     let expected = hash.clone();
     let ip = ip.to_string();
+    let noncompliant = crate::compliance::report_noncompliant(&report);
     objects::update::<CollectorDoc, _>(
         state.portal.store.as_ref(),
         found.id,
@@ -373,6 +390,7 @@ pub async fn register(
             c.registration_expires = None;
             c.key_hash = Some(key_hash);
             c.registered_on = Some(now);
+            c.noncompliant_since = noncompliant.then_some(now);
             c.report = Some(report);
             c.last_heartbeat = Some(now);
             c.last_ip = ip;
@@ -474,11 +492,18 @@ pub async fn heartbeat(
     let down_after = down_after_ms(&state.portal).await?;
     let was_up = Arc::new(AtomicBool::new(true));
     let seen = was_up.clone();
+    let noncompliant = crate::compliance::report_noncompliant(&report);
     objects::update::<CollectorDoc, _>(
         state.portal.store.as_ref(),
         id,
         move |c| {
             seen.store(health(c, now, down_after) == Health::Up, Ordering::SeqCst);
+            // The first non-compliant report of a spell dates the compliance finding.
+            c.noncompliant_since = if noncompliant {
+                c.noncompliant_since.or(Some(now))
+            } else {
+                None
+            };
             c.report = Some(report);
             c.last_heartbeat = Some(now);
             c.last_ip = ip;

@@ -218,3 +218,36 @@ pub async fn delete(
     );
     Ok(portal.store.delete_token(token_id, audit).await?)
 }
+
+/// Gives a token an expiry (epoch ms), or moves it. The same value as now changes nothing
+/// (clients send back what they read); any other value must lie in the future.
+pub async fn set_expiry(
+    portal: &Portal,
+    actor: &Actor,
+    owner_id: i64,
+    token_id: i64,
+    expires_on: i64,
+) -> Result<TokenRecord, ApiError> {
+    let token = owned(portal, owner_id, token_id).await?;
+    if token.expires_on == Some(expires_on) {
+        return Ok(token);
+    }
+    if expires_on <= portal.now() {
+        return Err(ApiError::BadRequest(
+            "expiresOn must be in the future (epoch seconds)".into(),
+        ));
+    }
+    let audit = actor.event(
+        portal.now(),
+        "token.expiry",
+        format!(
+            "Set the expiry of API token {token_id} (access id {}) of user {owner_id} to {}",
+            token.access_id,
+            crate::wire::utc_text(expires_on)
+        ),
+    );
+    Ok(portal
+        .store
+        .set_token_expiry(token_id, expires_on, audit)
+        .await?)
+}

@@ -3,6 +3,7 @@
 pub mod accesslogs;
 pub mod alerting;
 pub mod collectors;
+pub mod compliance;
 pub mod data;
 pub mod datasources;
 pub mod devices;

@@ -148,7 +148,7 @@ pub async fn create(
     Ok(Json(v))
 }
 
-/// `PATCH` and `PUT /setting/admins/{adminId}/apitokens/{id}`: status and note.
+/// `PATCH` and `PUT /setting/admins/{adminId}/apitokens/{id}`: status, note and expiry.
 pub async fn update(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -159,15 +159,37 @@ pub async fn update(
     let owner = id(&raw_owner, "user")?;
     let token_id = id(&raw_id, "API token")?;
     let req: ApiTokenRequest = parse_json(&body)?;
-    let t = tokens::update(
-        &state.portal,
-        &caller.actor,
-        owner,
-        token_id,
-        req.status,
-        req.note,
-    )
-    .await?;
+    // `expiresOn` (epoch seconds; 0 or absent: unchanged) gives the token an expiry.
+    let expiry = req.expires_on.filter(|s| *s > 0);
+    let t = if expiry.is_none() || req.status.is_some() || req.note.is_some() {
+        Some(
+            tokens::update(
+                &state.portal,
+                &caller.actor,
+                owner,
+                token_id,
+                req.status,
+                req.note,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let t = match (expiry, t) {
+        (Some(secs), _) => {
+            tokens::set_expiry(
+                &state.portal,
+                &caller.actor,
+                owner,
+                token_id,
+                secs.saturating_mul(1000),
+            )
+            .await?
+        }
+        (None, Some(t)) => t,
+        (None, None) => return Err(ApiError::Internal("no token change computed".into())),
+    };
     Ok(Json(
         render_all(&state, std::slice::from_ref(&t))
             .await?

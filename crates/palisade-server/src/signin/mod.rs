@@ -53,11 +53,26 @@ pub fn requirement(
     settings: &crate::settings::SigninSettings,
     now_ms: i64,
 ) -> Requirement {
+    mfa::requirement(
+        &mfa_input(user, roles, has_factor, settings, now_ms),
+        now_ms,
+    )
+}
+
+/// The facts that decide the user's two-factor requirement (shared by the gate and the
+/// compliance center).
+pub fn mfa_input(
+    user: &UserRecord,
+    roles: &[RoleRecord],
+    has_factor: bool,
+    settings: &crate::settings::SigninSettings,
+    now_ms: i64,
+) -> MfaInput {
     let role_requires = roles
         .iter()
         .any(|r| r.two_fa_required && user.role_ids.contains(&r.id));
     let break_glass = settings.restrict_to_sso && settings.is_break_glass(&user.username);
-    let input = MfaInput {
+    MfaInput {
         kind: user_kind(user),
         has_confirmed_factor: has_factor,
         created_on_ms: user.created_on,
@@ -70,8 +85,7 @@ pub fn requirement(
         } else {
             user.mfa_deadline
         },
-    };
-    mfa::requirement(&input, now_ms)
+    }
 }
 
 /// Whether the user has a confirmed factor.

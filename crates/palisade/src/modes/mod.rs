@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod collector;
+pub mod compliance;
 pub mod datasource;
 pub mod role;
 pub mod serve;
