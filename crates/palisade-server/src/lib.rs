@@ -8,6 +8,8 @@
 //!   the CLI both start with it.
 //! - [`ops`] holds the operations; [`gate`] is the one middleware in front of the API;
 //!   [`error::ApiError`] is the one mapping from errors to API answers.
+//! - [`ui`] is the web UI under `/ui` (server-rendered pages over the same sessions,
+//!   authorization, operations and audit as the API).
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -24,6 +26,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod signin;
+pub mod ui;
 pub mod wire;
 
 use crate::audit::AuditWriter;
@@ -178,7 +181,8 @@ impl AppState {
     }
 }
 
-/// The router: `/healthz` and the API under `/santaba/rest`.
+/// The router: `/healthz`, the API under `/santaba/rest`, the sign-in pages and the web UI
+/// under `/ui`.
 pub fn app(state: Arc<AppState>) -> Router {
     use axum::routing::patch;
     use routes::{
@@ -363,7 +367,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             axum::routing::post(collectors::protocol_results),
         )
         .merge(signin_routes(state.clone()))
-        .fallback(routes::not_found)
+        .merge(ui::routes(state.clone()))
+        .fallback(ui::error::fallback)
         .with_state(state)
 }
 

@@ -5,10 +5,10 @@
 use crate::error::ApiError;
 use crate::portal::{Actor, Portal};
 use palisade_core::datasource::{self, DataSource};
+use palisade_core::module_lint;
 use palisade_store::inventory::DatasourceDoc;
 use palisade_store::objects::{self, ObjectQuery};
 use palisade_store::StoreError;
-use palisade_core::module_lint;
 use serde_json::{json, Value};
 
 /// Fields every item carries.

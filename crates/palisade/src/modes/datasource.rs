@@ -64,7 +64,11 @@ pub async fn run(store: &StoreConfig, cmd: Command) -> anyhow::Result<ExitCode> 
                         f["line"],
                         f["rule"].as_str().unwrap_or_default(),
                         f["finding"].as_str().unwrap_or_default(),
-                        if f["inComment"] == json!(true) { " (in a comment)" } else { "" },
+                        if f["inComment"] == json!(true) {
+                            " (in a comment)"
+                        } else {
+                            ""
+                        },
                         f["alternative"].as_str().unwrap_or_default(),
                     );
                 }
