@@ -123,7 +123,7 @@ def recovery_codes(driver: Any, shot: Shots) -> list[str]:
 
 def overview(driver: Any, shot: Shots, username: str) -> str:
     welcome = wait_for(driver, "#welcome")
-    wait_path(driver, "/")
+    wait_path(driver, "/ui")  # `/` leads a signed-in user to the web UI's overview
     assert username in welcome.text, welcome.text
     assert present(driver, "#sign-out"), "no sign-out button on the overview"
     shot("overview")

@@ -91,7 +91,7 @@ def oidc_sign_in(p: SsoPortal) -> requests.Session:
     r = s.get(p.url("/sso/oidc/corp/login"), timeout=30)
     hops = [(h.status_code, h.headers.get("Location", "")) for h in r.history]
     assert r.status_code == 200, f"OIDC sign-in ended with {r.status_code} at {r.url}: {r.text[:800]}; hops {hops}"
-    assert urlsplit(r.url).path == "/", f"OIDC sign-in landed on {r.url}; hops {hops}"
+    assert urlsplit(r.url).path == "/ui", f"OIDC sign-in landed on {r.url}; hops {hops}"
     assert hops and hops[0][0] in (302, 303, 307) and hops[0][1].startswith(p.idp.issuer + "/"), hops
     assert any("/sso/oidc/corp/callback?" in loc for _, loc in hops), hops
     assert s.cookies.get(SESSION_COOKIE), f"no {SESSION_COOKIE} cookie after the OIDC round trip; hops {hops}"
@@ -317,7 +317,7 @@ def test_oidc_in_the_browser(sso: SsoPortal, backend: str, tmp_path) -> None:
         shot("login")
         driver.find_element(By.CSS_SELECTOR, "#sso-oidc-corp").click()
         welcome = wait_for(driver, "#welcome")
-        wait_path(driver, "/")
+        wait_path(driver, "/ui")
         assert OIDC_EMAIL in welcome.text and "oidc:corp" in welcome.text, welcome.text
         assert driver.find_elements(By.CSS_SELECTOR, "#sign-out"), "no sign-out button on the overview"
         shot("overview")

@@ -8,6 +8,8 @@
 //!   the CLI both start with it.
 //! - [`ops`] holds the operations; [`gate`] is the one middleware in front of the API;
 //!   [`error::ApiError`] is the one mapping from errors to API answers.
+//! - [`ui`] is the web UI under `/ui` (server-rendered pages over the same sessions,
+//!   authorization, operations and audit as the API).
 #![deny(missing_docs)]
 
 pub mod access;
@@ -28,6 +30,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod signin;
+pub mod ui;
 pub mod wire;
 
 use crate::audit::AuditWriter;
@@ -184,7 +187,8 @@ impl AppState {
     }
 }
 
-/// The router: `/healthz` and the API under `/santaba/rest`.
+/// The router: `/healthz`, the API under `/santaba/rest`, the sign-in pages and the web UI
+/// under `/ui`.
 pub fn app(state: Arc<AppState>) -> Router {
     use axum::routing::patch;
     use routes::{
@@ -375,7 +379,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(signin_routes(state.clone()))
         // Dashboard pages (`/ui/dashboards/...`) and the wall screen (`/wall`).
         .merge(dashboards::pages::router(state.clone()))
-        .fallback(routes::not_found)
+        .merge(ui::routes(state.clone()))
+        .fallback(ui::error::fallback)
         .with_state(state)
 }
 

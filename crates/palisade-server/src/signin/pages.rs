@@ -19,20 +19,9 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-const STYLE: &str = r#"
-:root{color-scheme:light dark;--fg:#111;--bg:#fff;--muted:#555;--accent:#0b5cad;--bad:#a40000;--card:#f4f6f8}
-@media (prefers-color-scheme: dark){:root{--fg:#eee;--bg:#111;--muted:#bbb;--accent:#7ab7ff;--bad:#ff8a8a;--card:#1d2126}}
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}
-header{padding:.75rem 1.5rem;border-bottom:1px solid var(--muted);display:flex;gap:1rem;align-items:center;justify-content:space-between}
-header strong{font-size:1.1rem}main{max-width:40rem;margin:2rem auto;padding:0 1.5rem}
-.card{background:var(--card);padding:1.25rem 1.5rem;border-radius:.5rem;margin-bottom:1rem}
-label{display:block;margin:.75rem 0 .25rem;font-weight:600}input[type=text],input[type=password],input[type=email],input[type=tel]{width:100%;padding:.55rem;font-size:1rem;border:1px solid var(--muted);border-radius:.3rem;background:var(--bg);color:var(--fg)}
-button{margin-top:1rem;padding:.55rem 1.1rem;font-size:1rem;border:0;border-radius:.3rem;background:var(--accent);color:#fff;cursor:pointer}button.link{background:none;color:var(--accent);padding:0;margin:0;text-decoration:underline}
-button:focus,input:focus,a:focus{outline:3px solid var(--accent);outline-offset:2px}
-.error{color:var(--bad);font-weight:600}.muted{color:var(--muted)}.banner{border-left:4px solid var(--bad);padding:.5rem 1rem;background:var(--card)}
-code.secret{font-size:1.1rem;letter-spacing:.1em;word-break:break-all}ul.codes{columns:2;font-family:monospace;font-size:1.05rem}
-"#;
-
+/// A sign-in page: the portal's stylesheet, the passkey script (bound without inline
+/// handlers), and the strict Content-Security-Policy of every page
+/// ([`crate::ui::layout::CSP`]: no inline script or style).
 fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
@@ -40,12 +29,15 @@ fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: Markup) -> Re
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
                 title { (title) " · Palisade" }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href=(crate::ui::assets::url("palisade.css"));
+                script src=(crate::ui::assets::url("signin.js")) defer {}
             }
             body {
-                header {
-                    strong { "Palisade" }
+                a.skip href="#main" { "Skip to main content" }
+                header.top {
+                    a.brand href="/" { "Palisade" }
                     @if let (Some(u), Some(c)) = (user, csrf) {
                         form method="post" action="/logout" {
                             span.muted { "Signed in as " (u) " · " }
@@ -54,16 +46,11 @@ fn page(title: &str, user: Option<&str>, csrf: Option<&str>, body: Markup) -> Re
                         }
                     }
                 }
-                main { h1 { (title) } (body) }
+                main.narrow id="main" tabindex="-1" { h1 { (title) } (body) }
             }
         }
     };
-    let mut resp = (StatusCode::OK, axum::response::Html(markup.into_string())).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, super::api::header_value("no-store"));
-    h.insert("content-security-policy", super::api::header_value("default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"));
-    h.insert("x-frame-options", super::api::header_value("DENY"));
-    resp
+    crate::ui::layout::html_response(StatusCode::OK, markup)
 }
 
 fn redirect_with_cookie(state: &AppState, to: &str, id: &str) -> Response {
@@ -214,13 +201,12 @@ async fn factor_page(
             }
             @if has("webauthn") {
                 div.card {
-                    button type="button" id="passkey" onclick="palisadePasskey()" { "Use a passkey or security key" }
+                    button type="button" id="passkey" { "Use a passkey or security key" }
                     form method="post" action="/login/factor" id="passkey-form" {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="method" value="webauthn";
                         input type="hidden" name="credential" id="passkey-credential";
                     }
-                    script { (PreEscaped(PASSKEY_SIGNIN_JS)) }
                 }
             }
             details.card {
@@ -240,21 +226,6 @@ async fn factor_page(
         },
     ))
 }
-
-const PASSKEY_SIGNIN_JS: &str = r#"
-function b64u(buf){return btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g,'-').replace(/\//g,'_').replace(/=+$/,'');}
-function unb64u(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='=';return Uint8Array.from(atob(s),c=>c.charCodeAt(0));}
-async function palisadePasskey(){
-  const csrf=document.querySelector('#passkey-form input[name=csrf]').value;
-  const r=await fetch('/api/auth/webauthn/options',{method:'POST',headers:{'X-CSRF-Token':csrf}});
-  const j=await r.json();const o=j.publicKey||j;
-  o.challenge=unb64u(o.challenge);(o.allowCredentials||[]).forEach(c=>c.id=unb64u(c.id));
-  const c=await navigator.credentials.get({publicKey:o});
-  const out={id:c.id,rawId:b64u(c.rawId),type:c.type,response:{clientDataJSON:b64u(c.response.clientDataJSON),authenticatorData:b64u(c.response.authenticatorData),signature:b64u(c.response.signature),userHandle:c.response.userHandle?b64u(c.response.userHandle):null}};
-  document.getElementById('passkey-credential').value=JSON.stringify(out);
-  document.getElementById('passkey-form').submit();
-}
-"#;
 
 /// `GET /login/factor`.
 pub async fn factor_get(
@@ -339,7 +310,8 @@ pub async fn factor_send(
     }
 }
 
-fn banner(r: &Requirement) -> Markup {
+/// The two-factor deadline banner (also on the web UI's overview).
+pub(crate) fn banner(r: &Requirement) -> Markup {
     html! {
         @match r {
             Requirement::MustEnrol => p.banner role="alert" { "Your deadline for two-factor authentication has passed. Enrol a second factor to continue." },
@@ -401,32 +373,16 @@ pub async fn enrol_get(
             @if state.webauthn.is_some() {
                 div.card {
                     h2 { "Passkey or security key (phishing-resistant)" }
-                    button type="button" id="enrol-passkey" onclick="palisadeRegister()" { "Add a passkey" }
+                    button type="button" id="enrol-passkey" { "Add a passkey" }
                     form method="post" action="/enrol/webauthn" id="register-form" {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="credential" id="register-credential";
                     }
-                    script { (PreEscaped(PASSKEY_REGISTER_JS)) }
                 }
             }
         },
     ))
 }
-
-const PASSKEY_REGISTER_JS: &str = r#"
-function b64u(buf){return btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g,'-').replace(/\//g,'_').replace(/=+$/,'');}
-function unb64u(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='=';return Uint8Array.from(atob(s),c=>c.charCodeAt(0));}
-async function palisadeRegister(){
-  const csrf=document.querySelector('#register-form input[name=csrf]').value;
-  const r=await fetch('/api/me/factors/webauthn/options',{method:'POST',headers:{'X-CSRF-Token':csrf}});
-  const j=await r.json();const o=j.publicKey||j;
-  o.challenge=unb64u(o.challenge);o.user.id=unb64u(o.user.id);(o.excludeCredentials||[]).forEach(c=>c.id=unb64u(c.id));
-  const c=await navigator.credentials.create({publicKey:o});
-  const out={id:c.id,rawId:b64u(c.rawId),type:c.type,response:{clientDataJSON:b64u(c.response.clientDataJSON),attestationObject:b64u(c.response.attestationObject)}};
-  document.getElementById('register-credential').value=JSON.stringify(out);
-  document.getElementById('register-form').submit();
-}
-"#;
 
 /// A CSRF-only form.
 #[derive(Deserialize)]
@@ -620,25 +576,10 @@ pub async fn enrol_webauthn(
     Ok(enrolled_page(&state, &caller.user.username, c))
 }
 
-/// `GET /`.
-pub async fn home(
-    State(state): State<Arc<AppState>>,
-    caller: SessionCaller,
-) -> Result<Response, ApiError> {
-    let csrf = caller.session.record.csrf.clone();
-    let factors = enrol::confirmed(&state, &caller.user).await?;
-    Ok(page(
-        "Overview",
-        Some(&caller.user.username),
-        Some(&csrf),
-        html! {
-            (banner(&caller.requirement))
-            div.card id="welcome" {
-                p { "Signed in as " strong { (caller.user.username) } " (" (caller.session.record.auth_method) ")." }
-                p { "Second factors: " (factors.len()) ". " a href="/account" { "Manage your account" } }
-            }
-        },
-    ))
+/// `GET /`: the web UI's overview for a signed-in session (the session gate sends other
+/// sessions to sign in, enrol or change their password first).
+pub async fn home(_caller: SessionCaller) -> Response {
+    Redirect::to("/ui").into_response()
 }
 
 fn session_of(c: &SessionCaller) -> &Session {
@@ -674,6 +615,7 @@ pub async fn account(
             @if !caller.user.is_sso() {
             div.card { p { a href="/account/password" { "Change your password" } } }
         }
+            p { a href="/ui" { "Back to the portal" } }
         },
     ))
 }
