@@ -336,7 +336,7 @@ def test_dashboard_pages_for_a_signed_in_user(dash: DashPortal, tmp_path) -> Non
         wait_for(driver, "#username").send_keys(username)
         driver.find_element(By.CSS_SELECTOR, "#password").send_keys(STRONG_PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "#sign-in").click()
-        wait_path(driver, "/")
+        wait_path(driver, "/ui")  # `/` leads a signed-in user to the web UI
         driver.get(dash.server.base + "/ui/dashboards")
         wait_for(driver, "#dashboards")
         assert dash.dashboard.name in driver.find_element(By.CSS_SELECTOR, "#dashboards").text

@@ -9,6 +9,16 @@ create an API-only user and its token (the secret shown once, and it works) → 
 audit log and export it as CSV and as a printable report → edit a setting (a refused
 value first).
 
+A second walk (`test_collector_migration_and_compliance`, screenshots `uic-NN-*.png`)
+covers the rest of the scenario with real processes: sign in with TOTP → a collector
+(`palisade collector add`, then `palisade-collector register` and `run` as `nobody`) →
+a device with SNMP v2c credentials pointing at a private Debian `snmpd` on 127.0.0.1,
+monitored by that collector with a copy of `SNMP_System` collecting every 10 s → its
+graph fills → an administrator's imported LMv1 token is used for a few API calls, then
+migrated in the UI (proposal → confirm → new secret once → old token disabled) → the
+compliance page shows the token mandate clear. It fails (never skips) when `snmpd` or the
+collector binary is missing.
+
 Every page visited is saved as a PNG in `tests/e2e/screenshots/` (`ui-NN-*.png`).
 """
 
@@ -16,7 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +39,17 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from palisade_harness import FIRST_ADMIN_RE, STRONG_PASSWORD, Server, Store, Token, new_store, unique
+from palisade_harness import (
+    FIRST_ADMIN_RE,
+    STRONG_PASSWORD,
+    Server,
+    Store,
+    Token,
+    child_env,
+    new_store,
+    palisade_bin,
+    unique,
+)
 from signin_harness import TotpDevice
 from web_harness import (
     SESSION_COOKIE,
@@ -309,3 +334,237 @@ def test_day_to_day_pages(portal: UiPortal, tmp_path: Path) -> None:
         wait_text(driver, "#notice", "mfa.grace_hours")
         shot("settings-saved")
     assert p.store.cli_json("settings", "get", "mfa.grace_hours") in ("48", {"mfa.grace_hours": "48"}, 48)
+
+
+# --------------------------------------------------------------------------- real collector
+
+SNMPD = "/usr/sbin/snmpd"
+NOBODY = 65534
+SETPRIV = ["/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def snmpd(request: pytest.FixtureRequest) -> int:
+    """A private snmpd on 127.0.0.1 (community `public`); its UDP port."""
+    if not os.access(SNMPD, os.X_OK):
+        pytest.fail(f"{SNMPD} not found: this test needs Debian's snmpd (apt-get install -y snmpd)", pytrace=False)
+    work = Path(tempfile.mkdtemp(prefix="palisade-e2e-snmpd-"))
+    (work / "persist").mkdir()
+    conf = work / "snmpd.conf"
+    conf.write_text("rocommunity public 127.0.0.1\n")
+    port = free_udp_port()
+    log = (work / "snmpd.log").open("w")
+    env = dict(os.environ, SNMP_PERSISTENT_DIR=str(work / "persist"), SNMPCONFPATH=str(work))
+    proc = subprocess.Popen(
+        [SNMPD, "-f", "-Lo", "-C", "-m", "", "-I", "-smux", "-c", str(conf), f"udp:127.0.0.1:{port}"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+
+    def finish() -> None:
+        stop(proc)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    request.addfinalizer(finish)
+    time.sleep(0.5)
+    assert proc.poll() is None, f"snmpd exited: {(work / 'snmpd.log').read_text()}"
+    return port
+
+
+@pytest.fixture()
+def collector(portal: UiPortal, request: pytest.FixtureRequest) -> int:
+    """A collector created with the CLI, registered and running as `nobody`; its id."""
+    binary = Path(palisade_bin()).with_name("palisade-collector")
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"{binary} not found: run `cargo build --workspace --bins`", pytrace=False)
+    created = portal.store.cli_json("collector", "add", "--description", unique("e2e-ui-collector-"))
+    # Not under pytest's tmp_path: nobody cannot enter /tmp/pytest-of-root.
+    state = Path(tempfile.mkdtemp(prefix="palisade-e2e-collector-"))
+    secret_file = state.parent / (state.name + ".secret")
+    secret_file.write_text(created["registrationSecret"])
+    os.chown(state, NOBODY, NOBODY)
+    os.chown(secret_file, NOBODY, NOBODY)
+    log_path = state.parent / (state.name + ".log")
+    log = log_path.open("w")
+    procs: list[subprocess.Popen] = []
+
+    def finish() -> None:
+        for proc in procs:
+            stop(proc)
+        log.close()
+        shutil.rmtree(state, ignore_errors=True)
+        secret_file.unlink(missing_ok=True)
+        log_path.unlink(missing_ok=True)
+
+    request.addfinalizer(finish)
+    portal_url = f"http://127.0.0.1:{portal.server.port}"
+    reg = subprocess.run(
+        [*SETPRIV, str(binary), "register", "--portal", portal_url, "--secret-file", str(secret_file),
+         "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=60, env=child_env(), check=False,
+    )
+    assert reg.returncode == 0, f"register failed: {reg.stdout}\n{reg.stderr}"
+    procs.append(subprocess.Popen(
+        [*SETPRIV, str(binary), "run", "--state-dir", str(state)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
+    ))
+    time.sleep(1)
+    assert procs[0].poll() is None, f"the collector exited: {log_path.read_text()}"
+    return int(created["id"])
+
+
+def import_fast_snmp_system(store: Store, tmp: Path) -> None:
+    """A copy of the built-in SNMP_System collecting every 10 s, applying to devices with
+    `snmp.port` (appliesTo never sees credential properties)."""
+    res = store.cli("datasource", "export", "SNMP_System")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    doc["collectInterval"] = 10
+    doc["appliesTo"] = f"{doc['appliesTo']} || snmp.port"
+    path = tmp / "SNMP_System.json"
+    path.write_text(json.dumps(doc))
+    imported = store.cli_json("datasource", "import", str(path))
+    assert imported["name"] == "SNMP_System", imported
+
+
+def enrol_and_sign_in(driver: Any, p: UiPortal, shot: Shots, admin: str) -> None:
+    sign_in(driver, p, shot, admin, lands_on="/enrol")
+    css(driver, "#enrol-totp").click()
+    device = TotpDevice(wait_for(driver, "#totp-secret").text.strip().replace(" ", ""))
+    shot("totp-setup")
+    fill(driver, "#confirm-code", device.code())
+    css(driver, "#confirm").click()
+    wait_for(driver, "#recovery-codes")
+    css(driver, "#continue").click()
+    wait_for(driver, "#welcome")
+    css(driver, "#sign-out").click()
+    wait_path(driver, "/login")
+    sign_in(driver, p, shot, admin, lands_on="/login/factor")
+    fill(driver, "#totp-code", device.code())
+    shot("factor")
+    css(driver, "#verify-totp").click()
+    wait_for(driver, "#welcome")
+    wait_path(driver, "/ui")
+    shot("overview")
+
+
+def test_collector_migration_and_compliance(portal: UiPortal, snmpd: int, collector: int, tmp_path: Path) -> None:
+    p = portal
+    # The first walk ends by setting a grace period: enrol at the first sign-in again.
+    p.store.cli_json("settings", "set", "mfa.grace_hours", "0")
+    admin = unique("uimig")
+    create_local_user(p.store, admin, STRONG_PASSWORD, role="administrator")
+    import_fast_snmp_system(p.store, tmp_path)
+    with browser(tmp_path, forwarded_for=client_ip()) as driver:
+        shot = Shots(driver, "uic")
+        enrol_and_sign_in(driver, p, shot, admin)
+
+        # ---- the collector shows up
+        go(driver, p, f"/ui/collectors/{collector}", "main h1")
+        shot("collector")
+
+        # ---- a device on the private snmpd, monitored by that collector
+        go(driver, p, "/ui/devices/new", "#device-form")
+        name = unique("e2e-snmpd-")
+        fill(driver, "#name", "127.0.0.1")
+        fill(driver, "#displayName", name)
+        choose(driver, "#collector", str(collector))
+        choose(driver, "#snmp-version", "v2c")
+        fill(driver, "#snmp-community", "public")
+        fill(driver, "#snmp-port", str(snmpd))
+        shot("device-form")
+        css(driver, "#create-device").click()
+        wait_text(driver, "#notice", "Device added")
+        m = re.search(r"/ui/devices/(\d+)", driver.current_url)
+        assert m, driver.current_url
+        device_id = int(m.group(1))
+        assert "public" not in css(driver, "#properties").text.split(), "a credential was rendered"
+        shot("device-added")
+
+        # ---- its graph fills from the collector's polls
+        go(driver, p, f"/ui/devices/{device_id}?range=1h", "#graph-area")
+        deadline = time.monotonic() + 100
+        while True:
+            tabs = driver.find_elements("link text", "SNMP_System")
+            if tabs and tabs[0].get_attribute("aria-current") != "true":
+                tabs[0].click()
+                wait_for(driver, "#graph-area")
+            if "SNMP_System" in css(driver, "#graph-area").text and \
+                    driver.find_elements("css selector", "#graph-area table.legend"):
+                break
+            assert time.monotonic() < deadline, f"no SNMP_System data: {css(driver, 'main').text[:2000]}"
+            time.sleep(3)
+            driver.refresh()
+            wait_for(driver, "#graph-area")
+        shot("device-graph-from-collector")
+
+        # ---- an administrator's token imported from the old system, used for a few calls
+        access_id = "lm" + unique("Ab").replace("-", "")[:18]
+        access_key = "Kx9=[old]" + unique("key").replace("-", "") + "+/Zq"
+        res = p.store.cli("token", "import", admin, "--access-id", access_id, "--note", "from the old portal",
+                          input=access_key + "\n")
+        assert res.returncode == 0, f"token import failed: {res.stdout}\n{res.stderr}"
+        old = Token("lmv1", None, access_key, access_id)
+        for path in ("/device/devices", "/alert/alerts", "/device/devices"):
+            r = requests.get(p.url("/santaba/rest" + path), timeout=30,
+                             headers={"Authorization": old.authorization("GET", "", path)})
+            assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:300]}"
+        go(driver, p, "/ui/compliance", "#section-api-tokens")
+        assert access_id in css(driver, "#section-api-tokens").text, "the admin token is a finding"
+        shot("compliance-before")
+
+        # ---- migrate it in the UI
+        go(driver, p, "/ui/tokens", "#tokens")
+        migrate = wait_for(driver, f'a[aria-label="Migrate token {access_id}"]')
+        shot("tokens-with-migrate")
+        migrate.click()
+        wait_for(driver, "#migration-form")
+        covers = css(driver, "#proposed-privileges").text
+        assert "/santaba/rest/device/devices" in covers and "/santaba/rest/alert/alerts" in covers, covers
+        shot("migration-proposal")
+        bot = unique("migrated-")
+        fill(driver, "#m-user", bot)
+        fill(driver, "#m-role", bot + "-role")
+        css(driver, "#migration-confirm").click()
+        new_key = wait_for(driver, "#token-secret").text.strip()
+        new_id = css(driver, "#token-access-id").text.strip()
+        assert new_key and new_id != access_id
+        shot("migration-new-secret")
+        new = Token("lmv1", None, new_key, new_id)
+        r = requests.get(p.url("/santaba/rest/device/devices"), timeout=30,
+                         headers={"Authorization": new.authorization("GET", "", "/device/devices")})
+        assert r.status_code == 200, r.text[:300]
+        css(driver, "#migration-disable").click()
+        wait_text(driver, "#migration-state", "disabled")
+        assert new_key not in driver.page_source, "the new secret is shown once"
+        shot("migration-disabled")
+        r = requests.get(p.url("/santaba/rest/device/devices"), timeout=30,
+                         headers={"Authorization": old.authorization("GET", "", "/device/devices")})
+        assert r.status_code in (401, 403), f"the old token still works: {r.status_code}"
+
+        # ---- the token mandate is clear: the disabled token is out of scope
+        go(driver, p, "/ui/compliance", "#section-api-tokens")
+        section = css(driver, "#section-api-tokens")
+        assert access_id not in section.text, section.text
+        # No token with administrator or support power is left (other tokens may still
+        # carry hygiene findings such as a missing expiry).
+        for rule in ("token.administrator-owner", "token.support-owner", "token.administrator-equivalent-role"):
+            assert rule not in section.text, section.text
+        assert driver.find_elements("css selector", "#score-history")
+        shot("compliance-after")

@@ -658,3 +658,138 @@ async fn downtime_and_collectors() {
     assert!(list.contains("dc1 collector") && list.contains("Not registered"));
     assert!(!list.contains(&secret));
 }
+
+#[tokio::test]
+async fn compliance_page_shows_findings_and_needs_the_privilege() {
+    let h = harness().await;
+    let admin = h.sign_in("alice", "administrator").await;
+    let (s, _, body) = h.get(Some(&admin), "/ui/compliance").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("id=\"section-two-factor\""), "{body}");
+    assert!(body.contains("id=\"section-api-tokens\""));
+    // alice has no second factor yet (within her grace period): a finding with its fix.
+    assert!(body.contains("mfa.in-grace/user/"), "{body}");
+    assert!(body.contains("href=\"/api/compliance?format=csv\""));
+    assert!(
+        body.contains("id=\"score-history\""),
+        "the report took a snapshot"
+    );
+    assert!(
+        body.contains("href=\"/ui/compliance\""),
+        "in the navigation"
+    );
+
+    let reader = h.sign_in("rita", "readonly").await;
+    let (s, _, body) = h.get(Some(&reader), "/ui/compliance").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("id=\"page-error\""));
+    assert!(!body.contains("href=\"/ui/compliance\""), "nav hides it");
+}
+
+#[tokio::test]
+async fn an_imported_administrator_token_is_migrated_in_the_ui() {
+    let h = harness().await;
+    let admin = h.sign_in("alice", "administrator").await;
+    let csrf = admin.csrf.clone();
+    let portal = &h.state.portal;
+    let old = palisade_server::ops::token_import::import(
+        portal,
+        &Actor::cli(),
+        palisade_server::ops::token_import::ImportRequest {
+            owner: "alice".into(),
+            kind: palisade_store::TokenType::Lmv1,
+            access_id: Some("lmAB12cd34EF56gh78IJ".into()),
+            secret: palisade_core::secret::Secret::new(
+                "Zx9[old]Key-from-LM-0123456789abcdef".into(),
+            ),
+            note: "imported".into(),
+            source: "acme.logicmonitor.com".into(),
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let (s, b) = common::lmv1_call(
+            &h.state,
+            (
+                "lmAB12cd34EF56gh78IJ",
+                "Zx9[old]Key-from-LM-0123456789abcdef",
+            ),
+            portal.now(),
+            "GET",
+            "/santaba/rest/device/devices",
+            &serde_json::Value::Null,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    h.state.audit.flush().await;
+    let (_, _, body) = h.get(Some(&admin), "/ui/compliance").await;
+    assert!(body.contains("lmAB12cd34EF56gh78IJ"), "{body}");
+    let (_, _, list) = h.get(Some(&admin), "/ui/tokens").await;
+    assert!(list.contains(&format!("/ui/tokens/{}/migrate", old.id)));
+    let page = format!("/ui/tokens/{}/migrate", old.id);
+    let (s, _, body) = h.get(Some(&admin), &page).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("id=\"migration-form\""), "{body}");
+    assert!(body.contains("GET /santaba/rest/device/devices"), "{body}");
+    let privs: Vec<String> = body
+        .match_indices("name=\"privilege\" value=\"")
+        .map(|(i, m)| {
+            body[i + m.len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect()
+        })
+        .collect();
+    assert!(!privs.is_empty(), "{body}");
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("roleName", "inventory-reader"),
+        ("username", "inventory-bot"),
+    ];
+    for p in &privs {
+        fields.push(("privilege", p));
+    }
+    // Without the CSRF token: refused.
+    let (s, _, _) = h.post(&admin, &page, &fields[1..]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, body) = h.post(&admin, &page, &fields).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("id=\"token-secret\"") && body.contains("inventory-bot"));
+    let (_, _, again) = h.get(Some(&admin), &page).await;
+    assert!(again.contains("id=\"migration-state\">retiring"), "{again}");
+    assert!(!again.contains("id=\"token-secret\""), "shown once");
+    let (s, hd, _) = h
+        .post(&admin, &format!("{page}/disable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(location(&hd).ends_with("done=disabled"));
+    let (_, _, st) = h.get(Some(&admin), &page).await;
+    assert!(st.contains("id=\"migration-state\">disabled"), "{st}");
+    let (s, hd, _) = h
+        .post(&admin, &format!("{page}/finish"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(location(&hd).ends_with("done=waiting"), "{hd:?}");
+    let (_, _, body) = h.get(Some(&admin), "/ui/compliance").await;
+    assert!(
+        !body.contains("lmAB12cd34EF56gh78IJ"),
+        "disabled: out of scope"
+    );
+    let entries = h.audit().await;
+    for (action, path) in [
+        ("token.migration.disable", "/migration/disable"),
+        ("api.call", "/migration/finish"),
+    ] {
+        assert!(
+            entries.iter().any(|e| e.event.action == action
+                && (e.event.path.ends_with(path) || e.event.description.contains(path))),
+            "{action} {path}"
+        );
+    }
+    // A reader sees neither the page nor its actions.
+    let reader = h.sign_in("rita", "readonly").await;
+    let (s, _, _) = h.get(Some(&reader), &page).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

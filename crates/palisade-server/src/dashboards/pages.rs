@@ -7,8 +7,8 @@
 //! Forms are plain HTML posts carrying the session's CSRF token; the only script is
 //! `/wall/assets/wall.js`, which refreshes a dashboard every 30 s.
 //!
-//! [`layout`] is the one page frame of this module, small on purpose so that it can be
-//! swapped for the portal's shared layout.
+//! [`layout`] puts the list and editor in the portal's shell (`crate::ui::layout`, with the
+//! navigation); the full-screen view and the wall screen keep their own frame.
 
 use super::data::{self, WidgetData};
 use super::model::{DashboardDoc, WidgetDoc};
@@ -87,35 +87,29 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
     resp
 }
 
-/// The page frame of the dashboard pages (swap for the portal's shared layout).
-pub fn layout(title: &str, user: Option<&str>, csrf: Option<&str>, body: Markup) -> Response {
-    html_response(
-        StatusCode::OK,
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    meta name="referrer" content="no-referrer";
-                    title { (title) " · Palisade" }
-                    link rel="stylesheet" href="/wall/assets/dashboards.css";
-                }
-                body.page {
-                    header.top {
-                        a.brand href="/" { "Palisade" }
-                        nav { a href="/ui/dashboards" { "Dashboards" } }
-                        @if let (Some(u), Some(c)) = (user, csrf) {
-                            form method="post" action="/logout" {
-                                span.muted { "Signed in as " (u) " · " }
-                                input type="hidden" name="csrf" value=(c);
-                                button.link type="submit" id="sign-out" { "Sign out" }
-                            }
-                        }
-                    }
-                    main.page { h1 { (title) } (body) }
-                }
-            }
+/// The page frame of the dashboard pages: the portal's shell (header, navigation, security
+/// headers) with the dashboards' stylesheet. The wall screens (`/wall`, the full-screen
+/// view) keep their own frame without navigation.
+pub fn layout(
+    state: &Arc<AppState>,
+    caller: &SessionCaller,
+    path: &str,
+    title: &str,
+    body: Markup,
+) -> Response {
+    let ui = crate::ui::ctx::Ui {
+        session: caller.clone(),
+        state: state.clone(),
+        wall: false,
+        path: path.to_string(),
+    };
+    crate::ui::layout::render(
+        Some(&ui),
+        title,
+        body,
+        &crate::ui::layout::PageOpts {
+            stylesheets: &["/wall/assets/dashboards.css"],
+            ..Default::default()
         },
     )
 }
@@ -134,13 +128,16 @@ fn error_page(e: ApiError) -> Response {
         | ApiError::NotAvailable(m) => m.clone(),
         other => other.to_string(),
     };
-    let mut resp = layout(
+    let mut resp = crate::ui::layout::render(
+        None,
         "Dashboards",
-        None,
-        None,
         html! {
             p.error role="alert" { (msg) }
             p { a href="/ui/dashboards" { "Back to the dashboards" } }
+        },
+        &crate::ui::layout::PageOpts {
+            stylesheets: &["/wall/assets/dashboards.css"],
+            ..Default::default()
         },
     );
     *resp.status_mut() = status;
@@ -340,7 +337,7 @@ pub async fn list_page(State(state): State<Arc<AppState>>, caller: SessionCaller
 }
 
 async fn list_markup(
-    state: &AppState,
+    state: &Arc<AppState>,
     v: &Viewer,
     caller: &SessionCaller,
     error: Option<&str>,
@@ -349,9 +346,10 @@ async fn list_markup(
     let csrf = caller.session.record.csrf.clone();
     let may_create = v.may(Need::Dashboard(None, Level::Manage));
     Ok(layout(
+        state,
+        caller,
+        "/ui/dashboards",
         "Dashboards",
-        Some(&caller.user.username),
-        Some(&csrf),
         html! {
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if list.is_empty() {
@@ -449,7 +447,7 @@ fn time_text(ms: Option<i64>) -> String {
 }
 
 async fn edit_markup(
-    state: &AppState,
+    state: &Arc<AppState>,
     v: &Viewer,
     caller: &SessionCaller,
     id: i64,
@@ -523,9 +521,10 @@ async fn edit_markup(
         }
     };
     Ok(layout(
+        state,
+        caller,
+        &format!("/ui/dashboards/{}/edit", d.id),
         &format!("Dashboard: {}", d.name),
-        Some(&caller.user.username),
-        Some(&csrf),
         html! {
             @if let Some(e) = error { p.error role="alert" { (e) } }
             @if let Some(t) = issued {
@@ -696,7 +695,7 @@ async fn edit_markup(
 }
 
 async fn edit_or_error(
-    state: &AppState,
+    state: &Arc<AppState>,
     v: &Viewer,
     caller: &SessionCaller,
     id: i64,
@@ -819,7 +818,7 @@ pub async fn add_widget_post(
 
 /// Puts a new widget on the next row of `widgetsConfig` with the chosen width.
 async fn place(
-    state: &AppState,
+    state: &Arc<AppState>,
     v: &Viewer,
     dashboard: i64,
     widget: i64,
@@ -910,7 +909,7 @@ pub async fn issue_post(
 }
 
 async fn revoke_post(
-    state: &AppState,
+    state: &Arc<AppState>,
     caller: &SessionCaller,
     raw: &str,
     raw_token: &str,

@@ -22,6 +22,8 @@ pub struct PageOpts {
     pub refresh_secs: Option<u32>,
     /// A narrow column (forms).
     pub narrow: bool,
+    /// Stylesheets of the page's module, after the portal's (served by the portal).
+    pub stylesheets: &'static [&'static str],
 }
 
 impl Default for PageOpts {
@@ -30,6 +32,7 @@ impl Default for PageOpts {
             status: StatusCode::OK,
             refresh_secs: None,
             narrow: false,
+            stylesheets: &[],
         }
     }
 }
@@ -56,6 +59,11 @@ pub fn html_response(status: StatusCode, markup: Markup) -> Response {
 
 /// The `<head>`.
 pub fn head(title: &str, refresh_secs: Option<u32>) -> Markup {
+    head_with(title, refresh_secs, &[])
+}
+
+/// The `<head>` with the stylesheets of a module after the portal's.
+pub fn head_with(title: &str, refresh_secs: Option<u32>, stylesheets: &[&str]) -> Markup {
     html! {
         head {
             meta charset="utf-8";
@@ -64,6 +72,7 @@ pub fn head(title: &str, refresh_secs: Option<u32>) -> Markup {
             @if let Some(s) = refresh_secs { meta http-equiv="refresh" content=(s); }
             title { (title) " · Palisade" }
             link rel="stylesheet" href=(assets::url("palisade.css"));
+            @for href in stylesheets { link rel="stylesheet" href=(href); }
             script src=(assets::url("palisade.js")) defer {}
         }
     }
@@ -113,7 +122,7 @@ pub fn document(ui: Option<&Ui>, title: &str, body: Markup, opts: &PageOpts) -> 
     html! {
         (DOCTYPE)
         html lang="en" class=[wall.then_some("wall")] {
-            (head(title, opts.refresh_secs))
+            (head_with(title, opts.refresh_secs, opts.stylesheets))
             body {
                 a.skip href="#main" { "Skip to main content" }
                 header.top {

@@ -26,6 +26,7 @@ pub mod layout;
 mod alerts;
 mod audit;
 mod collectors;
+mod compliance;
 mod data;
 mod device_new;
 mod devices;
@@ -33,6 +34,7 @@ mod groups;
 mod overview;
 mod sdts;
 mod settings;
+mod token_migration;
 mod tokens;
 mod users;
 
@@ -70,12 +72,14 @@ fn collectors_read(ui: &Ui) -> bool {
 fn users_read(ui: &Ui) -> bool {
     ui.can(Need::Setting(SettingObject::UserAccess, Level::Read))
 }
+fn compliance_read(ui: &Ui) -> bool {
+    ui.can(Need::Setting(SettingObject::Compliance, Level::Read))
+}
 fn audit_read(ui: &Ui) -> bool {
     ui.can(Need::Setting(SettingObject::AccessLogs, Level::Read))
 }
 
-/// The navigation, in order: the one list of pages. Compliance and dashboards are pages
-/// of their own modules (they answer 404 until those are merged).
+/// The navigation, in order: the one list of pages.
 pub const NAV: &[NavItem] = &[
     NavItem {
         path: "/ui",
@@ -125,7 +129,7 @@ pub const NAV: &[NavItem] = &[
     NavItem {
         path: "/ui/compliance",
         label: "Compliance",
-        shown: always,
+        shown: compliance_read,
     },
     NavItem {
         path: "/ui/settings",
@@ -191,6 +195,19 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/tokens/new", get(tokens::new_form).post(tokens::create))
         .route("/ui/tokens/{id}/status", post(tokens::set_status))
         .route("/ui/tokens/{id}/delete", post(tokens::delete))
+        .route(
+            "/ui/tokens/{id}/migrate",
+            get(token_migration::page).post(token_migration::start),
+        )
+        .route(
+            "/ui/tokens/{id}/migrate/disable",
+            post(token_migration::disable),
+        )
+        .route(
+            "/ui/tokens/{id}/migrate/finish",
+            post(token_migration::finish),
+        )
+        .route("/ui/compliance", get(compliance::page))
         .route("/ui/audit", get(audit::list))
         .route("/ui/audit/report.csv", get(audit::csv))
         .route("/ui/audit/report.html", get(audit::report))

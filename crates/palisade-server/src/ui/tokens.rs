@@ -134,6 +134,9 @@ async fn list_page(ui: &Ui, q: &Query, error: Option<&ApiError>) -> Result<Respo
                                         button.small.secondary type="submit" aria-label={"Disable token " (access)} id={"disable-" (id)} { "Disable" }
                                     }
                                 }
+                                @if matches!(t["type"].as_str(), Some("lmv1" | "bearer")) {
+                                    a.button.small.secondary href={"/ui/tokens/" (id) "/migrate"} aria-label={"Migrate token " (access)} id={"migrate-" (id)} { "Migrate" }
+                                }
                                 form method="post" action={"/ui/tokens/" (id) "/delete"} data-confirm={"Delete token " (access) "? Integrations using it stop working."} {
                                     (ui.csrf())
                                     input type="hidden" name="owner" value=(owner_id);
