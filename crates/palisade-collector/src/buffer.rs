@@ -330,25 +330,17 @@ impl Buffer {
     /// Drops what is beyond the bounds: batches older than the age bound, then the oldest
     /// while the size bound is exceeded (never the newest).
     fn enforce(&self, inner: &mut Inner, now_ms: i64) {
-        let mut drop: Vec<u64> = inner
-            .entries
-            .values()
-            .filter(|e| now_ms.saturating_sub(e.created_ms) > self.max_age_ms)
-            .map(|e| e.seq)
-            .collect();
-        let mut total = inner.total
-            - drop
-                .iter()
-                .filter_map(|s| inner.entries.get(s))
-                .map(|e| e.bytes)
-                .sum::<u64>();
-        let mut remaining = inner.entries.len() - drop.len();
+        // Batches are numbered in the order they were written, so the ones to drop are a
+        // prefix: stop at the first that is neither too old nor needed for the size bound
+        // (a backlog of thousands costs nothing here).
+        let mut drop: Vec<u64> = Vec::new();
+        let mut total = inner.total;
+        let mut remaining = inner.entries.len();
         for e in inner.entries.values() {
-            if total <= self.max_bytes || remaining <= 1 {
+            let too_old = now_ms.saturating_sub(e.created_ms) > self.max_age_ms;
+            let too_big = total > self.max_bytes && remaining > 1;
+            if !too_old && !too_big {
                 break;
-            }
-            if drop.contains(&e.seq) {
-                continue;
             }
             drop.push(e.seq);
             total -= e.bytes;

@@ -6,7 +6,7 @@
 //! * Each (device, datasource) is a task collecting every `collectInterval`, starting after
 //!   a random delay (at most `jitter_secs`) so that collections spread out.
 //! * Results go to a writer thread that appends them to the on-disk buffer (group commit:
-//!   whatever arrived while the previous batch was being fsynced forms the next batch); a
+//!   whatever arrives within a second, up to 1,000 results, forms one batch); a
 //!   sender task delivers batches oldest first, retrying with exponential backoff while
 //!   the portal is down, and deletes a batch only after a 2xx.
 
@@ -31,6 +31,9 @@ use crate::{privilege, report};
 
 /// Most results in one batch.
 pub const MAX_BATCH_ITEMS: usize = 1000;
+/// How long the writer waits for more results before it writes a batch: one fsync and one
+/// request per second at most, instead of one per collection.
+pub const BATCH_LINGER: Duration = Duration::from_millis(1000);
 /// Largest batch body (the portal accepts 4 MiB).
 pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 
@@ -123,10 +126,19 @@ fn writer_loop(
     notify: Arc<Notify>,
 ) {
     while let Some(mut items) = rx.blocking_recv() {
+        let until = std::time::Instant::now() + BATCH_LINGER;
+        let mut closed = false;
         while items.len() < MAX_BATCH_ITEMS {
             match rx.try_recv() {
                 Ok(more) => items.extend(more),
-                Err(_) => break,
+                Err(mpsc::error::TryRecvError::Empty) if std::time::Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
             }
         }
         for (id, body) in batch_bodies(&items) {
@@ -147,6 +159,9 @@ fn writer_loop(
             }
         }
         notify.notify_one();
+        if closed {
+            return;
+        }
     }
 }
 
@@ -172,7 +187,12 @@ async fn sender_loop(
         let read = tokio::task::spawn_blocking(move || b.read(&e)).await;
         let payload = match read {
             Ok(Ok(p)) => p,
-            Ok(Err(ReadError::Gone(_))) => continue,
+            Ok(Err(ReadError::Gone(id))) => {
+                // Removed behind our back: forget it, or it would stay the oldest forever.
+                tracing::warn!(batch = %id, "a buffered batch disappeared from the buffer directory");
+                let _ = buffer.remove(&entry);
+                continue;
+            }
             Ok(Err(ReadError::Corrupt { why, .. })) => {
                 buffer.reject(&entry, &why);
                 continue;

@@ -111,7 +111,6 @@ pub struct Client {
     config: ClientConfig,
     security: Security,
     next_request_id: i32,
-    buf: Vec<u8>,
 }
 
 impl fmt::Debug for Client {
@@ -159,12 +158,14 @@ async fn exchange<T>(
     socket: &UdpSocket,
     addr: SocketAddr,
     config: &ClientConfig,
-    buf: &mut [u8],
     request: &[u8],
     mut judge: impl FnMut(&[u8]) -> Verdict<T>,
 ) -> Result<T, Error> {
     let attempts = config.retries.saturating_add(1);
     let mut noted: Option<Error> = None;
+    // The receive buffer lives only as long as the request: a collector keeps an idle
+    // client per device, and 64 KiB each would add up to tens of megabytes.
+    let mut buf = vec![0u8; DEFAULT_MAX_MESSAGE_SIZE + 1];
     for _ in 0..attempts {
         match socket.send(request).await {
             Ok(_) => {}
@@ -174,7 +175,7 @@ async fn exchange<T>(
         }
         let deadline = Instant::now() + config.timeout;
         loop {
-            let n = match timeout_at(deadline, socket.recv(buf)).await {
+            let n = match timeout_at(deadline, socket.recv(&mut buf)).await {
                 Err(_) => break,
                 Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Ok(Err(e)) => return Err(Error::Io(e)),
@@ -229,7 +230,6 @@ impl Client {
             config: ClientConfig::default(),
             security,
             next_request_id: ((seed >> 33) as i32).max(1),
-            buf: vec![0; DEFAULT_MAX_MESSAGE_SIZE + 1],
         })
     }
 
@@ -421,7 +421,6 @@ impl Client {
             addr,
             config,
             security,
-            buf,
             ..
         } = self;
         let Security::V2c { community } = security else {
@@ -443,7 +442,6 @@ impl Client {
             socket,
             *addr,
             config,
-            buf,
             &bytes,
             |data| match Message::decode(data) {
                 Err(e) => Verdict::Ignore(Some(Error::Decode(e))),
@@ -488,7 +486,6 @@ impl Client {
             addr,
             config,
             security,
-            buf,
             next_request_id,
         } = self;
         let Security::V3(state) = security else {
@@ -514,23 +511,22 @@ impl Client {
             }),
         };
         let bytes = Message::V3(msg).encode();
-        let (id, boots, time) =
-            exchange(socket, *addr, config, buf, &bytes, |data| {
-                match usm::open(data, None) {
-                    Err(OpenError::Decode(e)) => Verdict::Ignore(Some(Error::Decode(e))),
-                    Err(_) => Verdict::Ignore(None),
-                    Ok(o) if o.message.msg_id != msg_id => Verdict::Ignore(None),
-                    Ok(o) if o.message.usm.engine_id.is_empty() => Verdict::Ignore(Some(
-                        Error::Protocol("discovery response without engine ID"),
-                    )),
-                    Ok(o) => Verdict::Done(Ok((
-                        o.message.usm.engine_id,
-                        o.message.usm.engine_boots,
-                        o.message.usm.engine_time,
-                    ))),
-                }
-            })
-            .await?;
+        let (id, boots, time) = exchange(socket, *addr, config, &bytes, |data| {
+            match usm::open(data, None) {
+                Err(OpenError::Decode(e)) => Verdict::Ignore(Some(Error::Decode(e))),
+                Err(_) => Verdict::Ignore(None),
+                Ok(o) if o.message.msg_id != msg_id => Verdict::Ignore(None),
+                Ok(o) if o.message.usm.engine_id.is_empty() => Verdict::Ignore(Some(
+                    Error::Protocol("discovery response without engine ID"),
+                )),
+                Ok(o) => Verdict::Done(Ok((
+                    o.message.usm.engine_id,
+                    o.message.usm.engine_boots,
+                    o.message.usm.engine_time,
+                ))),
+            }
+        })
+        .await?;
         let keys = state.auth.as_ref().map(|(a, k)| {
             LocalizedKeys::from_master_keys(
                 *a,
@@ -558,7 +554,6 @@ impl Client {
             addr,
             config,
             security,
-            buf,
             ..
         } = self;
         let Security::V3(state) = security else {
@@ -602,7 +597,7 @@ impl Client {
             });
         }
         let want = pdu.request_id;
-        exchange(socket, *addr, config, buf, &bytes, |data| {
+        exchange(socket, *addr, config, &bytes, |data| {
             let opened = match usm::open(data, engine.keys.as_ref()) {
                 Ok(o) => o,
                 Err(OpenError::Decode(e)) => return Verdict::Ignore(Some(Error::Decode(e))),
