@@ -679,7 +679,20 @@ async fn compliance_page_shows_findings_and_needs_the_privilege() {
         "in the navigation"
     );
 
+    // The printable report: every mandate, the finding, no navigation.
+    let (s, _, body) = h.get(Some(&admin), "/ui/compliance/report.html").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("Palisade compliance report"), "{body}");
+    assert!(body.contains("id=\"report-overall\""));
+    assert!(body.contains("mfa.in-grace/user/"), "{body}");
+    assert!(
+        !body.contains("href=\"/ui/devices\""),
+        "no navigation on a printout"
+    );
+
     let reader = h.sign_in("rita", "readonly").await;
+    let (s, _, body) = h.get(Some(&reader), "/ui/compliance/report.html").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     let (s, _, body) = h.get(Some(&reader), "/ui/compliance").await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("id=\"page-error\""));

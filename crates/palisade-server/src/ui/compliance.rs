@@ -72,6 +72,7 @@ async fn body(ui: &Ui) -> Result<Markup, ApiError> {
             a.button.secondary href="/api/compliance?format=csv" id="export-csv" { "Export CSV" }
             a.button.secondary href="/api/compliance?format=json" id="export-json" { "Export JSON" }
             a.button.secondary href="/api/compliance/history?format=csv" id="export-history" { "Score history (CSV)" }
+            a.button.secondary href="/ui/compliance/report.html" id="export-html" { "Printable report" }
         }
         @for s in &report.sections {
             @let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.section == s.id).collect();
@@ -128,6 +129,52 @@ async fn body(ui: &Ui) -> Result<Markup, ApiError> {
             }
         }
     })
+}
+
+/// `GET /ui/compliance/report.html`: the compliance report as a standalone page made for
+/// printing (print CSS), beside its CSV export (`/api/compliance?format=csv`).
+pub(crate) async fn printable(ui: Ui) -> Response {
+    let r = async {
+        ui.require(READ)?;
+        let report = compliance::report(&ui.state.portal).await?;
+        let now = ui.state.portal.now();
+        let markup = html! {
+            (maud::DOCTYPE)
+            html lang="en" {
+                (super::layout::head("Compliance report", None))
+                body.report {
+                    main id="main" {
+                        h1 { "Palisade compliance report" }
+                        dl.facts {
+                            dt { "Generated" } dd { (crate::wire::utc_text(now)) }
+                            dt { "By" } dd { (ui.session.user.username) }
+                            dt { "Overall" } dd id="report-overall" {
+                                (format!("{:.1}%", report.overall.score)) ", "
+                                (report.overall.compliant) " of " (report.overall.total) " objects compliant" }
+                            dt { "Findings" } dd id="report-count" { (report.findings.len()) }
+                        }
+                        p.no-print { a href="/ui/compliance" { "Back to the compliance center" } " · use your browser's Print to save it as PDF." }
+                        @for s in &report.sections {
+                            @let findings: Vec<&Finding> = report.findings.iter().filter(|f| f.section == s.id).collect();
+                            section {
+                                h2 { "Mandate " (s.mandate) ": " (s.title) " — " (format!("{:.1}%", s.score)) }
+                                @if findings.is_empty() {
+                                    p { "No finding." }
+                                } @else {
+                                    (c::table(&format!("report-{}", s.id.id()), s.title,
+                                        &["Object", "Since", "Severity", "What", "Fix"],
+                                        html! { @for f in &findings { (finding_row(f)) } }))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        Ok(super::layout::html_response(axum::http::StatusCode::OK, markup))
+    }
+    .await;
+    ui.respond(r)
 }
 
 /// `GET /ui/compliance`.

@@ -208,6 +208,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(token_migration::finish),
         )
         .route("/ui/compliance", get(compliance::page))
+        .route("/ui/compliance/report.html", get(compliance::printable))
         .route("/ui/audit", get(audit::list))
         .route("/ui/audit/report.csv", get(audit::csv))
         .route("/ui/audit/report.html", get(audit::report))
