@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let lines = text.lines().count();
     for f in lint(&text) {
-        assert!(f.line >= 1 && f.line <= lines.max(1), "line {} of {lines}", f.line);
+        assert!(
+            f.line >= 1 && f.line <= lines.max(1),
+            "line {} of {lines}",
+            f.line
+        );
         assert!(RULES.iter().any(|(id, _)| *id == f.rule), "rule {}", f.rule);
         let _ = format_finding("fuzz", &f);
     }
