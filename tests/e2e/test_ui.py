@@ -126,11 +126,18 @@ def go(driver: Any, p: UiPortal, path: str, ready: str) -> None:
 
 def wait_text(driver: Any, selector: str, text: str, timeout: float = 15, reload: bool = False) -> Any:
     """The element once its text contains `text` (reloading the page between tries if asked)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        els = driver.find_elements("css selector", selector)
-        if els and text in els[0].text:
-            return els[0]
+        try:
+            els = driver.find_elements("css selector", selector)
+            if els and text in els[0].text:
+                return els[0]
+        except StaleElementReferenceException:
+            # The page was replaced between finding the element and reading it (a form
+            # submission still landing): look again.
+            pass
         if time.monotonic() > deadline:
             body = driver.find_element("tag name", "body").text
             raise AssertionError(f"{text!r} not in {selector!r} within {timeout}s at {driver.current_url}: {body[:1500]!r}")
@@ -306,6 +313,10 @@ def test_day_to_day_pages(portal: UiPortal, tmp_path: Path) -> None:
         fill(driver, "#f-action", "token.create")
         fill(driver, "#f-ip", ip)
         css(driver, "#apply-filters").click()
+        # The unfiltered page may list token.create too: wait for the filtered one.
+        deadline = time.monotonic() + 15
+        while "action=token.create" not in driver.current_url and time.monotonic() < deadline:
+            time.sleep(0.1)
         table = wait_text(driver, "#audit", "token.create")
         assert admin in table.text and ip in table.text, table.text
         shot("audit-filtered")

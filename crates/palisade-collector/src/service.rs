@@ -181,6 +181,11 @@ pub fn systemd_unit(p: &UnitParams) -> String {
     line("RestartSec=5");
     line("KillSignal=SIGTERM");
     line("TimeoutStopSec=30");
+    // glibc gives threads their own malloc arenas, which keep freed memory: two arenas keep
+    // a collector polling 1,000 SNMP devices under 30 MB resident (docs/collector.md,
+    // "Footprint"). One socket per polled device: more than the default 1,024 files.
+    line("Environment=MALLOC_ARENA_MAX=2");
+    line("LimitNOFILE=16384");
     let mut rw = Vec::new();
     match std_dir_name(&p.state_dir, "/var/lib/") {
         Some(n) => line(&format!("StateDirectory={n}\nStateDirectoryMode=0700")),
@@ -785,6 +790,8 @@ mod tests {
             "SystemCallArchitectures=native",
             "CapabilityBoundingSet=",
             "AmbientCapabilities=",
+            "Environment=MALLOC_ARENA_MAX=2",
+            "LimitNOFILE=16384",
             "ExecStart=/usr/local/bin/palisade-collector --config /etc/palisade-collector/collector.toml run --state-dir /var/lib/palisade-collector",
         ] {
             assert!(u.lines().any(|x| x == l), "missing `{l}` in\n{u}");
