@@ -608,7 +608,11 @@ async fn downtime_and_collectors() {
     assert_eq!(location(&hd), "/ui/sdts?done=created");
     let (_, _, list) = h.get(Some(&admin), "/ui/sdts").await;
     assert!(list.contains("CHG-1234") && list.contains("web-5") && list.contains("R_"));
-    let sdt_id: String = list[list.find("R_").unwrap()..]
+    // The id from the delete form's action (a bare "R_" could also occur in a random
+    // CSRF token on the page).
+    let action = "/ui/sdts/R_";
+    let at = list.find(action).expect("a delete form for the SDT") + "/ui/sdts/".len();
+    let sdt_id: String = list[at..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
