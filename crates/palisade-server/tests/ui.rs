@@ -236,6 +236,34 @@ async fn forms_need_the_csrf_token() {
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     assert!(location(&hd).starts_with("/ui/devices/"), "{hd:?}");
     assert_eq!(h.device_count().await, 1);
+
+    // The dashboard pages' forms sit behind the same guard.
+    let (s, _, body) = h
+        .post(
+            &admin,
+            "/ui/dashboards",
+            &[("csrf", "not-the-token"), ("name", "forged")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let denied = |entries: &[palisade_store::AuditEntry]| {
+        entries
+            .iter()
+            .filter(|e| {
+                e.event.action == "api.denied" && e.event.description.contains("/ui/dashboards")
+            })
+            .count()
+    };
+    assert_eq!(denied(&h.audit().await), 1, "audited like any refused form");
+    let (s, hd, body) = h
+        .post(
+            &admin,
+            "/ui/dashboards",
+            &[("csrf", admin.csrf.as_str()), ("name", "NOC")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert!(location(&hd).starts_with("/ui/dashboards/"), "{hd:?}");
 }
 
 #[tokio::test]

@@ -17,9 +17,8 @@ use super::render;
 use super::tokens::{self, IssueRequest, Revoke};
 use crate::error::ApiError;
 use crate::signin::gate::SessionCaller;
-use crate::signin::session;
+use crate::ui::components::FormData;
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -65,6 +64,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/ui/dashboards/{id}/tokens/{token}/delete",
             post(delete_token_post),
         )
+        // The shell's CSRF guard (checked, audited when refused) hands each form over.
+        .route_layer(mw(state.clone(), crate::ui::csrf::guard))
         .route_layer(mw(state, crate::signin::gate::page_active));
     open.merge(active)
 }
@@ -285,40 +286,6 @@ pub async fn view_page(
 
 // ------------------------------------------------------------------ forms
 
-/// A posted form: every `name=value` pair, in order.
-struct FormFields(Vec<(String, String)>);
-
-impl FormFields {
-    fn parse(body: &[u8]) -> FormFields {
-        FormFields(form_urlencoded::parse(body).into_owned().collect())
-    }
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-    fn text(&self, name: &str) -> String {
-        self.get(name).unwrap_or_default().trim().to_string()
-    }
-    fn csrf(&self, caller: &SessionCaller) -> Result<(), ApiError> {
-        if session::csrf_ok(&caller.session, self.get("csrf")) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(
-                "the form expired; reload the page".into(),
-            ))
-        }
-    }
-}
-
 fn see_other(to: &str) -> Response {
     let mut resp = Redirect::to(to).into_response();
     secure_headers(&mut resp);
@@ -395,16 +362,14 @@ async fn list_markup(
 pub async fn create_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
-    body: Bytes,
+    f: FormData,
 ) -> Response {
-    let f = FormFields::parse(&body);
     let v = Viewer::from_session(&caller);
     let result = async {
-        f.csrf(&caller)?;
         let body = json!({
-            "name": f.text("name"),
-            "description": f.text("description"),
-            "sharable": f.get("private").is_none(),
+            "name": f.get("name"),
+            "description": f.get("description"),
+            "sharable": !f.checked("private"),
         });
         ops::create(&state, &v, &body).await
     }
@@ -719,19 +684,17 @@ pub async fn edit_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path(raw): Path<String>,
-    body: Bytes,
+    f: FormData,
 ) -> Response {
-    let f = FormFields::parse(&body);
     let v = Viewer::from_session(&caller);
     let id = match id_of(&raw) {
         Ok(i) => i,
         Err(e) => return error_page(e),
     };
     let result = async {
-        f.csrf(&caller)?;
-        let mut b = json!({ "name": f.text("name"), "description": f.text("description") });
+        let mut b = json!({ "name": f.get("name"), "description": f.get("description") });
         if v.may(Need::Dashboard(Some(id), Level::Manage)) {
-            b["sharable"] = json!(f.get("private").is_none());
+            b["sharable"] = json!(!f.checked("private"));
         }
         ops::update(&state, &v, id, &b).await
     }
@@ -747,15 +710,10 @@ pub async fn delete_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path(raw): Path<String>,
-    body: Bytes,
+    _form: FormData,
 ) -> Response {
-    let f = FormFields::parse(&body);
     let v = Viewer::from_session(&caller);
-    let result = async {
-        f.csrf(&caller)?;
-        ops::delete(&state, &v, id_of(&raw)?).await
-    }
-    .await;
+    let result = async { ops::delete(&state, &v, id_of(&raw)?).await }.await;
     match result {
         Ok(()) => see_other("/ui/dashboards"),
         Err(e) => error_page(e),
@@ -767,44 +725,42 @@ pub async fn add_widget_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path(raw): Path<String>,
-    body: Bytes,
+    f: FormData,
 ) -> Response {
-    let f = FormFields::parse(&body);
     let v = Viewer::from_session(&caller);
     let id = match id_of(&raw) {
         Ok(i) => i,
         Err(e) => return error_page(e),
     };
     let result = async {
-        f.csrf(&caller)?;
-        let kind = f.text("type");
+        let kind = f.get("type");
         let mut b = json!({
             "dashboardId": id,
-            "name": f.text("name"),
+            "name": f.get("name"),
             "type": kind,
-            "timescale": f.get("timescale").map(str::to_string).unwrap_or_else(|| "1hour".into()),
+            "timescale": match f.get("timescale") { "" => "1hour", t => t },
         });
-        match kind.as_str() {
+        match kind {
             "ngraph" => {
-                b["hId"] = json!(f.text("hId"));
-                b["dsName"] = json!(f.text("dsName"));
-                b["dsiName"] = json!(f.text("dsiName"));
-                b["dataPoints"] = json!(f.text("dataPoints"));
+                b["hId"] = json!(f.get("hId"));
+                b["dsName"] = json!(f.get("dsName"));
+                b["dsiName"] = json!(f.get("dsiName"));
+                b["dataPoints"] = json!(f.get("dataPoints"));
             }
-            "promql" => b["query"] = json!(f.text("query")),
+            "promql" => b["query"] = json!(f.get("query")),
             "alert" => {
                 let sev = f.all("severity").join(",");
                 b["filters"] = json!({
-                    "group": f.text("group"),
+                    "group": f.get("group"),
                     "severity": if sev.is_empty() { "all".to_string() } else { sev },
-                    "acked": if f.get("hideAcked").is_some() { "false" } else { "all" },
+                    "acked": if f.checked("hideAcked") { "false" } else { "all" },
                 });
             }
-            "noc" => b["deviceGroupId"] = json!(f.text("deviceGroupId")),
+            "noc" => b["deviceGroupId"] = json!(f.get("deviceGroupId")),
             _ => {}
         }
         let w = ops::create_widget(&state, &v, &b).await?;
-        if let Some(width) = f.get("width").and_then(|x| x.parse::<i64>().ok()) {
+        if let Some(width) = f.get("width").parse::<i64>().ok() {
             place(&state, &v, id, w.id, width).await?;
         }
         Ok::<_, ApiError>(())
@@ -846,16 +802,14 @@ pub async fn delete_widget_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path((raw, raw_widget)): Path<(String, String)>,
-    body: Bytes,
+    _form: FormData,
 ) -> Response {
-    let f = FormFields::parse(&body);
     let v = Viewer::from_session(&caller);
     let id = match id_of(&raw) {
         Ok(i) => i,
         Err(e) => return error_page(e),
     };
     let result = async {
-        f.csrf(&caller)?;
         let wid = crate::routes::id(&raw_widget, "widget")?;
         let (d, _) = ops::widget(&state, &v, wid, Level::Write).await?;
         if d.id != id {
@@ -876,23 +830,21 @@ pub async fn issue_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path(raw): Path<String>,
-    body: Bytes,
+    f: FormData,
 ) -> Response {
-    let f = FormFields::parse(&body);
     let v = Viewer::from_session(&caller);
     let id = match id_of(&raw) {
         Ok(i) => i,
         Err(e) => return error_page(e),
     };
     let result = async {
-        f.csrf(&caller)?;
         tokens::issue(
             &state,
             &v,
             IssueRequest {
                 dashboard_id: id,
                 owner_id: None,
-                note: f.text("note"),
+                note: f.get("note").to_string(),
                 expires_on: None,
             },
         )
@@ -913,17 +865,14 @@ async fn revoke_post(
     caller: &SessionCaller,
     raw: &str,
     raw_token: &str,
-    body: &[u8],
     how: Revoke,
 ) -> Response {
-    let f = FormFields::parse(body);
     let v = Viewer::from_session(caller);
     let id = match id_of(raw) {
         Ok(i) => i,
         Err(e) => return error_page(e),
     };
     let result = async {
-        f.csrf(caller)?;
         let tid = crate::routes::id(raw_token, "widget token")?;
         tokens::revoke(state, &v, id, tid, how).await
     }
@@ -939,9 +888,9 @@ pub async fn disable_token_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path((raw, raw_token)): Path<(String, String)>,
-    body: Bytes,
+    _form: FormData,
 ) -> Response {
-    revoke_post(&state, &caller, &raw, &raw_token, &body, Revoke::Disable).await
+    revoke_post(&state, &caller, &raw, &raw_token, Revoke::Disable).await
 }
 
 /// `POST /ui/dashboards/{id}/tokens/{token}/delete`.
@@ -949,7 +898,7 @@ pub async fn delete_token_post(
     State(state): State<Arc<AppState>>,
     caller: SessionCaller,
     Path((raw, raw_token)): Path<(String, String)>,
-    body: Bytes,
+    _form: FormData,
 ) -> Response {
-    revoke_post(&state, &caller, &raw, &raw_token, &body, Revoke::Delete).await
+    revoke_post(&state, &caller, &raw, &raw_token, Revoke::Delete).await
 }
