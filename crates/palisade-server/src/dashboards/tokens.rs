@@ -26,10 +26,8 @@ use crate::AppState;
 use palisade_core::policy;
 use palisade_core::privilege::{allows, Level, Need, Privilege, SettingObject};
 use palisade_core::secret::Secret;
-use palisade_core::token::{self, TokenKind};
 use palisade_store::objects;
 use palisade_store::{NewToken, TokenChange, TokenRecord, TokenType, TOKEN_DISABLED};
-use rand::RngCore;
 
 /// A widget token just issued, with its secret (shown once).
 #[derive(Debug)]
@@ -96,24 +94,13 @@ pub async fn issue(
             owner.username, d.id, d.id
         )));
     }
-    if req.note.chars().count() > 1024 {
-        return Err(ApiError::BadRequest(
-            "note must be at most 1024 characters".into(),
-        ));
-    }
-    if req.expires_on.is_some_and(|e| e <= portal.now()) {
-        return Err(ApiError::BadRequest(
-            "expiresOn must be in the future".into(),
-        ));
-    }
-    let mut rng = rand::rngs::OsRng;
-    let mut id_bytes = [0u8; 20];
-    rng.fill_bytes(&mut id_bytes);
-    let access_id = token::access_id(&id_bytes);
-    let mut secret_bytes = [0u8; 32];
-    rng.fill_bytes(&mut secret_bytes);
-    let secret = token::encode(TokenKind::Widget, &secret_bytes);
-    let hash = portal.keys.bearer_hash(secret.expose());
+    crate::ops::tokens::check_note_and_expiry(portal, &req.note, req.expires_on)?;
+    let crate::ops::tokens::Minted {
+        access_id,
+        secret,
+        bearer_hash,
+        ..
+    } = crate::ops::tokens::mint(portal, TokenType::Widget);
     let audit = creator.actor.event(
         portal.now(),
         "token.create",
@@ -131,7 +118,7 @@ pub async fn issue(
                 kind: TokenType::Widget,
                 access_id,
                 access_key_enc: None,
-                bearer_hash: Some(hash),
+                bearer_hash,
                 dashboard_id: Some(d.id),
                 note: req.note,
                 created_by: creator.actor.username.clone(),

@@ -80,6 +80,25 @@ pub(crate) fn mint(portal: &Portal, kind: TokenType) -> Minted {
     }
 }
 
+/// The limits every new token's note and expiry meet (API, CLI, web UI, widget tokens).
+pub(crate) fn check_note_and_expiry(
+    portal: &Portal,
+    note: &str,
+    expires_on: Option<i64>,
+) -> Result<(), ApiError> {
+    if note.chars().count() > 1024 {
+        return Err(ApiError::BadRequest(
+            "note must be at most 1024 characters".into(),
+        ));
+    }
+    if expires_on.is_some_and(|e| e <= portal.now()) {
+        return Err(ApiError::BadRequest(
+            "expiresOn must be in the future".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a token for `owner_id`, refusing owners the mandate excludes.
 pub async fn create(
     portal: &Portal,
@@ -95,18 +114,7 @@ pub async fn create(
     let roles = portal.store.list_roles().await?;
     let proof = policy::check_token_owner(&Portal::owner_facts(&owner, &roles))
         .map_err(|r| ApiError::Forbidden(r.to_string()))?;
-    if req.note.len() > 1024 {
-        return Err(ApiError::BadRequest(
-            "note must be at most 1024 characters".into(),
-        ));
-    }
-    if let Some(exp) = req.expires_on {
-        if exp <= portal.now() {
-            return Err(ApiError::BadRequest(
-                "expiresOn must be in the future".into(),
-            ));
-        }
-    }
+    check_note_and_expiry(portal, &req.note, req.expires_on)?;
     let Minted {
         kind,
         access_id,
