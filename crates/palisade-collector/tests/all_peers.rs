@@ -29,22 +29,6 @@ use serde_json::{json, Value};
 /// `nobody` / `nogroup`.
 const NOBODY: u32 = 65534;
 
-/// Imports a copy of a built-in datasource collecting every 10 s (replacing it by name),
-/// changed by `edit`.
-async fn import_fast(portal: &Portal, name: &str, edit: impl FnOnce(&mut Value)) {
-    let ds = palisade_core::datasource::builtins()
-        .into_iter()
-        .find(|d| d.name == name)
-        .unwrap();
-    let mut v: Value = serde_json::from_str(&palisade_core::datasource::export(&ds)).unwrap();
-    v["collectInterval"] = Value::from(10);
-    edit(&mut v);
-    let r = portal
-        .ok("POST", "/setting/datasources/import", Some(v))
-        .await;
-    assert_eq!(r["collectInterval"], 10, "{r}");
-}
-
 /// Whether `net.ipv4.ping_group_range` covers `gid` (then ICMP uses a datagram socket even
 /// with `CAP_NET_RAW`).
 fn ping_group_covers(gid: u32) -> bool {
@@ -108,19 +92,15 @@ async fn nobody_with_net_raw_collects_snmp_ssh_http_prometheus_and_icmp_into_the
 
     // Fast copies of the built-in SNMP_System, HostMemory and Ping, plus the HTTP and
     // Prometheus datasources of the harness (every 10 s).
-    import_fast(&portal, "SNMP_System", |v| {
-        // appliesTo never sees credential properties, so `snmp.community` cannot match a
-        // v2c device: `snmp.port` stands in (as in tests/snmp.rs).
-        let applies = format!("{} || snmp.port", v["appliesTo"].as_str().unwrap());
-        v["appliesTo"] = Value::from(applies);
-    })
-    .await;
-    import_fast(&portal, "HostMemory", |v| {
-        // 127.0.0.1 is the collector's own host, which `auto` would read locally.
-        v["collector"]["target"] = Value::from("ssh");
-    })
-    .await;
-    import_fast(&portal, "Ping", |_| {}).await;
+    // The SNMP built-in's own appliesTo: a credential property counts as set (masked).
+    portal.import_builtin_fast("SNMP_System", |_| {}).await;
+    portal
+        .import_builtin_fast("HostMemory", |v| {
+            // 127.0.0.1 is the collector's own host, which `auto` would read locally.
+            v["collector"]["target"] = Value::from("ssh");
+        })
+        .await;
+    portal.import_builtin_fast("Ping", |_| {}).await;
     portal
         .ok(
             "POST",

@@ -296,6 +296,22 @@ impl Portal {
         v
     }
 
+    /// Imports a copy of the built-in datasource `name` collecting every 10 s (replacing the
+    /// built-in by name), after `edit`.
+    pub async fn import_builtin_fast(&self, name: &str, edit: impl FnOnce(&mut Value)) {
+        let ds = palisade_core::datasource::builtins()
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("no built-in datasource {name}"));
+        let mut v: Value = serde_json::from_str(&palisade_core::datasource::export(&ds)).unwrap();
+        v["collectInterval"] = Value::from(10);
+        edit(&mut v);
+        let r = self
+            .ok("POST", "/setting/datasources/import", Some(v))
+            .await;
+        assert_eq!(r["collectInterval"], 10, "{r}");
+    }
+
     /// Creates a device monitored by `collector`.
     pub async fn add_device(
         &self,

@@ -760,7 +760,7 @@ pub async fn add_widget_post(
             _ => {}
         }
         let w = ops::create_widget(&state, &v, &b).await?;
-        if let Some(width) = f.get("width").parse::<i64>().ok() {
+        if let Ok(width) = f.get("width").parse::<i64>() {
             place(&state, &v, id, w.id, width).await?;
         }
         Ok::<_, ApiError>(())
